@@ -1,0 +1,43 @@
+// Host fingerprint (CPU, memory, compiler, git, CUDA/GPUs) and peak figures measured on this host.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace dsbench {
+
+struct CpuPeak {
+  double read_gbps = 0;   // streaming read (sum) over a working set far above the LLC
+  double triad_gbps = 0;  // a[i] = b[i] + s*c[i], counting 3 streams (no write-allocate credit)
+  double fma_gflops = 0;  // fp32 FMA throughput on all cores
+};
+
+// Measures CPU peaks with every OpenMP thread. quick: smaller working set and fewer passes.
+CpuPeak measure_cpu_peak(bool quick);
+
+// Static facts about the machine and build (no measurement).
+nlohmann::json host_fingerprint();
+
+// Fingerprint plus "peak" (and per-GPU peaks when a GPU probe is registered and a device exists).
+nlohmann::json host_with_peaks(bool measure, bool quick);
+
+// The GPU side registers itself here (harness/gpu): returns the "gpus" array (name, sm_count,
+// memory_bytes, driver, ..., and "peak" when measure is true), or an empty array.
+// GPU peak keys read by the roofline: peak.copy_gbps (device-to-device copy, reads + writes)
+// and peak.bf16_gflops (large bf16 cuBLAS GEMM).
+using GpuProbe = std::function<nlohmann::json(bool measure, bool quick)>;
+void set_gpu_probe(GpuProbe probe);
+
+// Peak read bandwidth (GB/s) and compute (GFLOP/s) for a device ("cpu" or "cuda") from a host
+// JSON; 0 when unknown. Used for roofline_fraction.
+double peak_bandwidth_gbps(const nlohmann::json& host, const std::string& device);
+double peak_gflops(const nlohmann::json& host, const std::string& device);
+
+// roofline_fraction = ideal time / measured time, ideal = max(bytes/peak_bw, flops/peak_flops).
+// Equivalent to achieved / min(peak_flops, intensity * peak_bw). 0 when no peak is known.
+double roofline_fraction(double seconds, double bytes, double flops, double peak_gbps,
+                         double peak_gflops);
+
+}  // namespace dsbench

@@ -1,0 +1,60 @@
+// Runs a plan: suites x models, through Google Benchmark for timed benchmarks, into one RunRecord
+// written atomically (with a partial JSONL log while it runs).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "dsbench/results.h"
+
+namespace dsbench {
+
+struct SuitePlan {
+  std::string suite;
+  std::string model = "dsv3-tiny";
+  nlohmann::json options = nlohmann::json::object();
+};
+
+struct RunOptions {
+  std::vector<SuitePlan> suites;
+  int repetitions = 5;
+  double min_time = 0.05;  // seconds per repetition (Google Benchmark --benchmark_min_time)
+  std::string filter;      // ECMAScript regex over "suite/name{params}"; empty = all
+  std::string device = "auto";  // cpu | cuda | auto
+  // Filled by the caller (the CLI asks kernels/ whether a device is usable; the harness core sits
+  // below kernels and does not).
+  bool cuda_available = false;
+  std::string cuda_reason = "built without CUDA";
+  bool quick = false;
+  uint64_t seed = 1234;
+  bool quiet = false;
+  bool measure_peaks = true;
+  std::filesystem::path out = "results/latest.json";
+  std::filesystem::path trace;  // empty: no trace
+  std::string command;          // the command line, for the record
+};
+
+// Loads a plan file: {"repetitions":N, "min_time":S, "quick":bool,
+// "suites":[{"suite":"kv_cache","model":"dsv3-tiny","options":{...}}]}. Fields given in `opts`
+// by the command line win over the plan's. UsageError naming the file and field.
+void apply_plan_file(const std::filesystem::path& plan, RunOptions& opts);
+
+// Runs everything; returns the record it wrote to opts.out. Suites and models are validated
+// before anything is measured (UsageError). A benchmark that throws is recorded with
+// skipped = "failed: ..." and counted in `failures`; the run goes on.
+struct RunOutcome {
+  RunRecord record;
+  int failures = 0;
+  int skipped = 0;
+  int measured = 0;
+};
+RunOutcome run_plan(const RunOptions& opts);
+
+// "cpu" or "cuda" for a requested device; UsageError when "cuda" is asked for and unbuilt.
+std::string resolve_device(const std::string& requested, bool cuda_available);
+
+}  // namespace dsbench
