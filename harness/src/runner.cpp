@@ -1,0 +1,325 @@
+// Runs a plan: each suite's benchmarks, timed ones through Google Benchmark, into one RunRecord.
+#include "dsbench/runner.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <optional>
+#include <regex>
+#include <set>
+
+#include <benchmark/benchmark.h>
+
+#include "dsbench/config.h"
+#include "dsbench/error.h"
+#include "dsbench/host.h"
+#include "dsbench/registry.h"
+#include "dsbench/trace.h"
+
+namespace dsbench {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// Collects every repetition of one Google Benchmark run as raw samples (seconds per iteration)
+// and the median of each user counter. Aggregates are ignored: we compute our own statistics.
+class SampleCollector : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const auto& run : runs) {
+      if (run.run_type != Run::RT_Iteration) continue;
+      if (run.error_occurred) {
+        error = run.error_message;
+        continue;
+      }
+      if (run.iterations <= 0) continue;
+      samples.push_back(run.real_accumulated_time / double(run.iterations));
+      iterations.push_back(double(run.iterations));
+      for (const auto& [name, counter] : run.counters) counters[name].push_back(counter.value);
+    }
+  }
+  std::vector<double> samples, iterations;
+  std::map<std::string, std::vector<double>> counters;
+  std::string error;
+};
+
+std::string make_run_id() {
+  std::random_device rd;
+  char suffix[9];
+  std::snprintf(suffix, sizeof suffix, "%08x", unsigned(rd()));
+  std::string t = utc_now_iso8601();
+  std::string compact;
+  for (char c : t) {
+    if (c != '-' && c != ':') compact += c;
+  }
+  return compact + "-" + suffix;
+}
+
+std::string format_duration(double s) {
+  char buf[32];
+  if (s < 60) std::snprintf(buf, sizeof buf, "%.0fs", s);
+  else if (s < 3600) std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+  else std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, (int(s) % 3600) / 60);
+  return buf;
+}
+
+class Progress {
+ public:
+  Progress(bool enabled, size_t total) : enabled_(enabled), total_(total) {
+    t0_ = std::chrono::steady_clock::now();
+  }
+  void begin(size_t index, const std::string& label) {
+    if (!enabled_) return;
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    std::string eta = index > 0 ? " ETA " + format_duration(elapsed / index * (total_ - index)) : "";
+    std::fprintf(stderr, "\r\033[K[%zu/%zu]%s %s", index + 1, total_, eta.c_str(), label.c_str());
+    std::fflush(stderr);
+  }
+  void end() {
+    if (!enabled_) return;
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    std::fprintf(stderr, "\r\033[K%zu benchmarks in %s\n", total_, format_duration(elapsed).c_str());
+  }
+
+ private:
+  bool enabled_;
+  size_t total_;
+  std::chrono::steady_clock::time_point t0_;
+};
+
+double median_of(std::vector<double> v) { return compute_stats(v).median; }
+
+// Fills gbps, gflops and roofline_fraction from the declared work and the median time.
+void add_roofline_counters(BenchmarkRecord& rec, double bytes, double flops, const json& host,
+                           const std::string& device) {
+  if (bytes > 0) rec.counters["bytes"] = bytes;
+  if (flops > 0) rec.counters["flops"] = flops;
+  if (rec.unit != "s" || rec.samples.empty() || rec.stats.median <= 0) return;
+  double t = rec.stats.median;
+  if (bytes > 0) rec.counters["gbps"] = bytes / t / 1e9;
+  if (flops > 0) rec.counters["gflops"] = flops / t / 1e9;
+  if (bytes > 0 || flops > 0) {
+    double bw = peak_bandwidth_gbps(host, device), fl = peak_gflops(host, device);
+    if (bw > 0 || fl > 0) {
+      // A counter the benchmark computed itself (e.g. e2e decode's active-bytes roofline) wins.
+      if (!rec.counters.contains("roofline_fraction")) {
+        rec.counters["roofline_fraction"] = roofline_fraction(t, bytes, flops, bw, fl);
+      }
+    }
+  }
+}
+
+void run_timed(Benchmark& b, const RunOptions& opts, BenchmarkRecord& rec) {
+  SampleCollector collector;
+  auto body = std::move(b.timed);
+  auto* reg = benchmark::RegisterBenchmark(rec.name.c_str(), [&body](benchmark::State& st) {
+    body(st);
+  });
+  reg->Repetitions(std::max(1, opts.repetitions))->MinTime(opts.min_time);
+  if (b.manual_time) reg->UseManualTime();
+  else reg->UseRealTime();
+  try {
+    benchmark::RunSpecifiedBenchmarks(&collector);
+  } catch (...) {
+    benchmark::ClearRegisteredBenchmarks();
+    throw;
+  }
+  benchmark::ClearRegisteredBenchmarks();
+  if (!collector.error.empty() && collector.samples.empty()) {
+    rec.skipped = collector.error;  // SkipWithError: e.g. "no CUDA device"
+    return;
+  }
+  rec.samples = collector.samples;
+  rec.counters["iterations"] = median_of(collector.iterations);
+  for (auto& [name, values] : collector.counters) rec.counters[name] = median_of(values);
+}
+
+}  // namespace
+
+std::string resolve_device(const std::string& requested, bool cuda_available) {
+  if (requested == "cpu" || requested == "cuda") return requested;
+  if (requested == "auto") return cuda_available ? "cuda" : "cpu";
+  throw UsageError("--device: expected cpu, cuda or auto, got '" + requested + "'");
+}
+
+void apply_plan_file(const fs::path& plan, RunOptions& opts) {
+  json j = read_json_file(plan);
+  const std::string src = plan.string();
+  auto fail = [&](const std::string& field, const std::string& what) {
+    throw UsageError(src + ": field '" + field + "': " + what);
+  };
+  if (!j.is_object()) fail("(document)", "expected a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    static const std::set<std::string> known = {"description", "repetitions", "min_time",
+                                                "quick", "device", "suites", "seed"};
+    if (!known.count(it.key())) fail(it.key(), "unknown field");
+  }
+  if (j.contains("repetitions")) {
+    if (!j["repetitions"].is_number_integer() || j["repetitions"].get<int>() < 1) {
+      fail("repetitions", "expected a positive integer");
+    }
+    opts.repetitions = j["repetitions"].get<int>();
+  }
+  if (j.contains("min_time")) {
+    if (!j["min_time"].is_number() || j["min_time"].get<double>() <= 0) {
+      fail("min_time", "expected a positive number of seconds");
+    }
+    opts.min_time = j["min_time"].get<double>();
+  }
+  if (j.contains("quick")) {
+    if (!j["quick"].is_boolean()) fail("quick", "expected true or false");
+    opts.quick = j["quick"].get<bool>();
+  }
+  if (j.contains("seed")) {
+    if (!j["seed"].is_number_unsigned()) fail("seed", "expected a non-negative integer");
+    opts.seed = j["seed"].get<uint64_t>();
+  }
+  if (j.contains("device")) {
+    if (!j["device"].is_string()) fail("device", "expected cpu, cuda or auto");
+    opts.device = j["device"].get<std::string>();
+  }
+  if (!j.contains("suites")) fail("suites", "missing (required)");
+  if (!j["suites"].is_array() || j["suites"].empty()) fail("suites", "expected a non-empty array");
+  opts.suites.clear();
+  for (size_t i = 0; i < j["suites"].size(); ++i) {
+    const json& s = j["suites"][i];
+    std::string f = "suites[" + std::to_string(i) + "]";
+    if (!s.is_object()) fail(f, "expected an object");
+    if (!s.contains("suite") || !s["suite"].is_string()) fail(f + ".suite", "expected a suite name");
+    SuitePlan p;
+    p.suite = s["suite"].get<std::string>();
+    if (s.contains("model")) {
+      if (!s["model"].is_string()) fail(f + ".model", "expected a model name or config path");
+      p.model = s["model"].get<std::string>();
+    }
+    if (s.contains("options")) {
+      if (!s["options"].is_object()) fail(f + ".options", "expected an object");
+      p.options = s["options"];
+    }
+    opts.suites.push_back(p);
+  }
+}
+
+RunOutcome run_plan(const RunOptions& opts) {
+  RunOutcome outcome;
+  RunRecord& run = outcome.record;
+  run.run_id = make_run_id();
+  run.started_at = utc_now_iso8601();
+  run.command = opts.command;
+
+  // Validate everything a user typed before spending minutes measuring.
+  if (opts.suites.empty()) throw UsageError("--suite: no suite selected");
+  std::vector<ModelConfig> models;
+  for (const auto& sp : opts.suites) {
+    if (!find_suite(sp.suite)) {
+      std::string known;
+      for (const auto& s : registered_suites()) known += (known.empty() ? "" : ", ") + s.name;
+      throw UsageError("--suite: unknown suite '" + sp.suite + "' (known: " + known + ")");
+    }
+    models.push_back(load_model(sp.model));
+  }
+  std::optional<std::regex> filter;
+  if (!opts.filter.empty()) {
+    try {
+      filter.emplace(opts.filter, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      throw UsageError("--filter: invalid regular expression '" + opts.filter + "': " + e.what());
+    }
+  }
+  const std::string device = resolve_device(opts.device, opts.cuda_available);
+  if (device == "cuda" && !opts.cuda_available) {
+    // Not an error: CUDA benchmarks are recorded as skipped with the reason; CPU parts still run.
+  }
+
+  bool show_progress = !opts.quiet && isatty(fileno(stderr));
+  if (show_progress) std::fprintf(stderr, "measuring host peaks...\n");
+  run.host = host_with_peaks(opts.measure_peaks, opts.quick);
+  run.host["cuda"]["device_available"] = opts.cuda_available;
+  if (!opts.cuda_available) run.host["cuda"]["reason"] = opts.cuda_reason;
+
+  if (!opts.trace.empty()) trace::start();
+  PartialLog partial(opts.out);
+
+  // Build every suite's benchmarks first so progress knows the total.
+  struct Pending {
+    size_t suite_index;
+    Benchmark bench;
+  };
+  std::vector<Pending> pending;
+  for (size_t i = 0; i < opts.suites.size(); ++i) {
+    const auto& sp = opts.suites[i];
+    SuiteContext ctx{models[i], device, opts.cuda_available, opts.cuda_reason, opts.quick,
+                     opts.seed, run.host, sp.options};
+    std::vector<Benchmark> benches = find_suite(sp.suite)->make(ctx);
+    SuiteRecord sr;
+    sr.name = sp.suite;
+    sr.model = models[i].name;
+    sr.device = device;
+    run.suites.push_back(sr);
+    for (auto& b : benches) {
+      if (filter && !std::regex_search(benchmark_key(sp.suite, b.name, b.params), *filter)) continue;
+      pending.push_back({i, std::move(b)});
+    }
+  }
+
+  Progress progress(show_progress, pending.size());
+  for (size_t k = 0; k < pending.size(); ++k) {
+    auto& [si, b] = pending[k];
+    const std::string& suite = run.suites[si].name;
+    BenchmarkRecord rec;
+    rec.name = b.name;
+    rec.params = b.params;
+    rec.unit = b.unit;
+    rec.direction = b.direction;
+    rec.counters = b.counters.is_object() ? b.counters : json::object();
+    rec.data = b.data;
+    progress.begin(k, suite + "/" + b.name + (b.params.empty() ? "" : " " + b.params.dump()));
+    const std::string bench_device = b.device.empty() ? device : b.device;
+    try {
+      trace::Scope scope(suite + "/" + b.name, "benchmark");
+      if (!b.skipped.empty()) {
+        rec.skipped = b.skipped;
+      } else if (b.timed) {
+        run_timed(b, opts, rec);
+      } else if (b.measure) {
+        Measurement m = b.measure();
+        rec.samples = std::move(m.samples);
+        for (auto& [key, value] : m.counters.items()) rec.counters[key] = value;
+        if (!m.data.is_null()) rec.data = std::move(m.data);
+        if (rec.samples.empty()) rec.skipped = "measurement produced no samples";
+      } else {
+        throw Error("benchmark has neither a timed body nor a measurement");
+      }
+    } catch (const std::exception& e) {
+      rec.samples.clear();
+      rec.skipped = std::string("failed: ") + e.what();
+      ++outcome.failures;
+    }
+    if (rec.skipped) {
+      rec.samples.clear();
+      if (rec.skipped->rfind("failed: ", 0) != 0) ++outcome.skipped;
+    } else {
+      ++outcome.measured;
+    }
+    rec.stats = compute_stats(rec.samples);
+    if (!rec.skipped) add_roofline_counters(rec, b.bytes, b.flops, run.host, bench_device);
+    if (bench_device != device) rec.params["device"] = bench_device;
+    partial.append(suite, rec);
+    run.suites[si].benchmarks.push_back(std::move(rec));
+    b = Benchmark{};  // free the benchmark's captured buffers before the next one
+  }
+  progress.end();
+
+  if (!opts.trace.empty()) run.traces.push_back(trace::stop_and_write(opts.trace));
+  run.finished_at = utc_now_iso8601();
+  write_json_atomic(opts.out, run.to_json());
+  partial.finish();
+  return outcome;
+}
+
+}  // namespace dsbench

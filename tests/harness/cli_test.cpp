@@ -1,0 +1,102 @@
+// The dsbench executable: exit codes and messages for good and bad command lines.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "dsbench/results.h"
+
+namespace {
+namespace fs = std::filesystem;
+
+struct Result {
+  int code;
+  std::string output;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  std::string cmd = std::string(DSBENCH_EXE) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(Cli, HelpForEveryCommand) {
+  Result top = run("--help");
+  EXPECT_EQ(top.code, 0) << top.output;
+  for (const char* cmd : {"list", "run"}) {
+    Result r = run(std::string(cmd) + " --help");
+    EXPECT_EQ(r.code, 0) << cmd << ": " << r.output;
+    EXPECT_NE(r.output.find("usage: dsbench " + std::string(cmd)), std::string::npos) << r.output;
+  }
+  // Every registered command answers --help with exit 0.
+  size_t pos = top.output.find("commands:");
+  ASSERT_NE(pos, std::string::npos);
+  std::string rest = top.output.substr(pos);
+  for (size_t line = rest.find("\n  "); line != std::string::npos; line = rest.find("\n  ", line + 1)) {
+    std::string name = rest.substr(line + 3, rest.find(' ', line + 3) - line - 3);
+    Result r = run(name + " --help");
+    EXPECT_EQ(r.code, 0) << name << ": " << r.output;
+  }
+}
+
+TEST(Cli, BadUsageExitsTwoAndNamesTheCulprit) {
+  Result r = run("frobnicate");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("frobnicate"), std::string::npos) << r.output;
+
+  r = run("run --no-such-option");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--no-such-option"), std::string::npos) << r.output;
+
+  r = run("run --suite no_such_suite --quiet --no-peaks --out /tmp/dsbench_cli_never.json");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("no_such_suite"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists("/tmp/dsbench_cli_never.json"));
+
+  r = run("run --suite kv_cache --model no-such-model --quiet --no-peaks");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("no-such-model"), std::string::npos) << r.output;
+
+  r = run("run --device tpu --quiet");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--device"), std::string::npos) << r.output;
+
+  r = run("run --repetitions abc");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("repetitions"), std::string::npos) << r.output;
+
+  r = run("");
+  EXPECT_EQ(r.code, 2);
+}
+
+TEST(Cli, MalformedConfigNamesFileAndField) {
+  fs::path p = fs::temp_directory_path() / "dsbench_cli_bad_config.json";
+  std::ofstream(p) << R"({"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                          "vocab_size": "many", "intermediate_size": 128})";
+  Result r = run("run --suite kv_cache --quiet --no-peaks --model " + p.string());
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find(p.string()), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("vocab_size"), std::string::npos) << r.output;
+  fs::remove(p);
+}
+
+TEST(Cli, ListShowsSuitesAndModels) {
+  Result r = run("list");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("deepseek-v3"), std::string::npos) << r.output;
+  r = run("list --json");
+  EXPECT_EQ(r.code, 0);
+  auto j = nlohmann::json::parse(r.output);
+  EXPECT_FALSE(j["suites"].empty());
+}
+
+}  // namespace

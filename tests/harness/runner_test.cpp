@@ -1,0 +1,210 @@
+// The runner: Google Benchmark repetitions become raw samples, skips and failures are recorded
+// (never passed off as results), filters apply, and the result file is written atomically.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "dsbench/error.h"
+#include "dsbench/registry.h"
+#include "dsbench/results.h"
+#include "dsbench/runner.h"
+
+namespace dsbench {
+namespace {
+namespace fs = std::filesystem;
+
+std::vector<Benchmark> fake_suite(const SuiteContext& ctx) {
+  std::vector<Benchmark> out;
+  Benchmark timed;
+  timed.name = "spin";
+  timed.params = {{"n", 1000}};
+  timed.bytes = 4000;
+  timed.flops = 1000;
+  timed.timed = [](benchmark::State& st) {
+    std::vector<float> v(1000, 1.0f);
+    for (auto _ : st) {
+      float s = 0;
+      for (float x : v) s += x;
+      benchmark::DoNotOptimize(s);
+    }
+    st.counters["answer"] = 42;
+  };
+  out.push_back(timed);
+
+  Benchmark measured;
+  measured.name = "bytes_per_token";
+  measured.unit = "bytes";
+  measured.measure = [] {
+    Measurement m;
+    m.samples = {70272};
+    m.counters["layers"] = 61;
+    m.data = {{"series", {1, 2, 3}}};
+    return m;
+  };
+  out.push_back(measured);
+
+  Benchmark skipped;
+  skipped.name = "gpu_only";
+  skipped.skipped = ctx.cuda_available ? "" : ctx.cuda_reason;
+  skipped.measure = [] { return Measurement{{1.0}}; };
+  out.push_back(skipped);
+
+  Benchmark failing;
+  failing.name = "explodes";
+  failing.measure = []() -> Measurement { throw std::runtime_error("kaboom"); };
+  out.push_back(failing);
+
+  Benchmark gb_skip;
+  gb_skip.name = "skip_with_error";
+  gb_skip.timed = [](benchmark::State& st) { st.SkipWithError("no CUDA device"); };
+  out.push_back(gb_skip);
+  return out;
+}
+
+DSBENCH_REGISTER_SUITE({"test_fake", "runner test suite", fake_suite});
+
+const BenchmarkRecord* find(const RunRecord& r, const std::string& name) {
+  for (const auto& s : r.suites) {
+    for (const auto& b : s.benchmarks) {
+      if (b.name == name) return &b;
+    }
+  }
+  return nullptr;
+}
+
+RunOptions options(const fs::path& out) {
+  RunOptions o;
+  o.suites = {{"test_fake", "dsv3-tiny", {}}};
+  o.repetitions = 4;
+  o.min_time = 0.001;
+  o.quick = true;
+  o.quiet = true;
+  o.device = "cpu";
+  o.cuda_available = false;
+  o.cuda_reason = "no CUDA device";
+  o.out = out;
+  return o;
+}
+
+TEST(Runner, CollectsRepetitionsSkipsAndFailures) {
+  fs::path out = fs::temp_directory_path() / "dsbench_runner_test" / "run.json";
+  fs::remove_all(out.parent_path());
+  RunOptions o = options(out);
+  o.measure_peaks = true;  // roofline needs peaks; quick peaks take a second or two
+  RunOutcome res = run_plan(o);
+
+  const BenchmarkRecord* spin = find(res.record, "spin");
+  ASSERT_NE(spin, nullptr);
+  EXPECT_FALSE(spin->skipped);
+  EXPECT_EQ(spin->samples.size(), 4u) << "one raw sample per repetition";
+  EXPECT_EQ(spin->stats.n, 4);
+  for (double s : spin->samples) EXPECT_GT(s, 0);
+  EXPECT_DOUBLE_EQ(spin->counters["bytes"].get<double>(), 4000);
+  EXPECT_NEAR(spin->counters["gbps"].get<double>(), 4000 / spin->stats.median / 1e9, 1e-9);
+  EXPECT_GT(spin->counters["roofline_fraction"].get<double>(), 0);
+  EXPECT_DOUBLE_EQ(spin->counters["answer"].get<double>(), 42);
+
+  const BenchmarkRecord* bpt = find(res.record, "bytes_per_token");
+  ASSERT_NE(bpt, nullptr);
+  EXPECT_EQ(bpt->samples, std::vector<double>{70272});
+  EXPECT_EQ(bpt->data["series"].size(), 3u);
+  EXPECT_EQ(bpt->counters["layers"], 61);
+
+  const BenchmarkRecord* gpu = find(res.record, "gpu_only");
+  ASSERT_NE(gpu, nullptr);
+  ASSERT_TRUE(gpu->skipped);
+  EXPECT_EQ(*gpu->skipped, "no CUDA device");
+  EXPECT_TRUE(gpu->samples.empty());
+
+  const BenchmarkRecord* boom = find(res.record, "explodes");
+  ASSERT_NE(boom, nullptr);
+  ASSERT_TRUE(boom->skipped);
+  EXPECT_NE(boom->skipped->find("failed: kaboom"), std::string::npos);
+
+  const BenchmarkRecord* gbs = find(res.record, "skip_with_error");
+  ASSERT_NE(gbs, nullptr);
+  ASSERT_TRUE(gbs->skipped);
+  EXPECT_EQ(*gbs->skipped, "no CUDA device");
+
+  EXPECT_EQ(res.failures, 1);
+  EXPECT_EQ(res.skipped, 2);
+  EXPECT_EQ(res.measured, 2);
+
+  // The file on disk is the same record, valid, and the partial log is gone.
+  nlohmann::json j = load_result_file(out);
+  EXPECT_EQ(j["suites"][0]["benchmarks"].size(), 5u);
+  EXPECT_GT(j["host"]["peak"]["read_gbps"].get<double>(), 0);
+  EXPECT_GT(j["host"]["peak"]["fma_gflops"].get<double>(), 0);
+  EXPECT_FALSE(fs::exists(out.string() + ".partial.jsonl"));
+  fs::remove_all(out.parent_path());
+}
+
+TEST(Runner, FilterSelectsByKey) {
+  fs::path out = fs::temp_directory_path() / "dsbench_runner_filter.json";
+  RunOptions o = options(out);
+  o.measure_peaks = false;
+  o.filter = "spin\\{.*\"n\":1000";
+  RunOutcome res = run_plan(o);
+  ASSERT_EQ(res.record.suites[0].benchmarks.size(), 1u);
+  EXPECT_EQ(res.record.suites[0].benchmarks[0].name, "spin");
+  fs::remove(out);
+}
+
+TEST(Runner, BadInputIsRejectedBeforeAnythingIsWritten) {
+  fs::path out = fs::temp_directory_path() / "dsbench_runner_bad.json";
+  fs::remove(out);
+  RunOptions o = options(out);
+  o.suites = {{"no_such_suite", "dsv3-tiny", {}}};
+  EXPECT_THROW(run_plan(o), UsageError);
+  o.suites = {{"test_fake", "no-such-model", {}}};
+  EXPECT_THROW(run_plan(o), UsageError);
+  o.suites = {{"test_fake", "dsv3-tiny", {}}};
+  o.filter = "([";
+  EXPECT_THROW(run_plan(o), UsageError);
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_THROW(resolve_device("tpu", false), UsageError);
+  EXPECT_EQ(resolve_device("auto", false), "cpu");
+  EXPECT_EQ(resolve_device("auto", true), "cuda");
+}
+
+TEST(Runner, PlanFilesAreValidated) {
+  fs::path p = fs::temp_directory_path() / "dsbench_plan_test.json";
+  auto write = [&](const nlohmann::json& j) { write_json_atomic(p, j); };
+  RunOptions o;
+  write({{"repetitions", 7}, {"suites", {{{"suite", "kv_cache"}, {"model", "deepseek-v3"}}}}});
+  apply_plan_file(p, o);
+  EXPECT_EQ(o.repetitions, 7);
+  ASSERT_EQ(o.suites.size(), 1u);
+  EXPECT_EQ(o.suites[0].model, "deepseek-v3");
+  for (const auto& [bad, field] : std::vector<std::pair<nlohmann::json, std::string>>{
+           {{{"suites", nlohmann::json::array()}}, "suites"},
+           {{{"repetitions", 0}, {"suites", {{{"suite", "a"}}}}}, "repetitions"},
+           {{{"suites", {{{"model", "x"}}}}}, "suites[0].suite"},
+           {{{"suites", {{{"suite", "a"}}}}, {"bogus", 1}}, "bogus"}}) {
+    write(bad);
+    try {
+      apply_plan_file(p, o);
+      ADD_FAILURE() << "accepted " << bad.dump();
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(field), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(p.string()), std::string::npos) << e.what();
+    }
+  }
+  fs::remove(p);
+}
+
+// Every shipped plan parses and names only registered suites and known models.
+TEST(Runner, ShippedPlansAreValid) {
+  for (const auto& e : fs::directory_iterator(fs::path(DSBENCH_SOURCE_DIR) / "suites" / "plans")) {
+    RunOptions o;
+    ASSERT_NO_THROW(apply_plan_file(e.path(), o)) << e.path();
+    for (const auto& s : o.suites) {
+      EXPECT_NE(find_suite(s.suite), nullptr) << e.path() << ": " << s.suite;
+      EXPECT_NO_THROW(load_model(s.model)) << e.path() << ": " << s.model;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dsbench
