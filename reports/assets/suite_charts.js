@@ -1,0 +1,153 @@
+// Suite-specific report charts, drawn from the `data` and counters each suite documents in
+// docs/suites/<suite>.md. Every renderer checks its inputs and draws nothing when they are absent;
+// it returns the benchmarks whose `data` it charted, so the generic data charts skip them.
+(function () {
+  'use strict';
+  const L = window.dsbenchLib;
+  if (!L) return;
+  const { isNum, medianOf, counter, paramsText, lineChart, barChart, heatmap, safeChart } = L;
+  const numArr = (a) => Array.isArray(a) && a.length >= 1 && a.every((v) => isNum(v) || v === null);
+  const measured = (suite) => suite.benchmarks.filter((b) => !b.skipped);
+  const byPrefix = (suite, prefix) => measured(suite).filter((b) => b.name === prefix || b.name.startsWith(prefix + '/'));
+
+  // ---- moe_routing ---------------------------------------------------------------------------
+  L.suiteCharts.moe_routing = function (parent, suite) {
+    const used = new Set();
+    const label = (b) => b.name + ' {' + paramsText(b.params) + '}';
+    // balance/<source>: data.layers[] with tokens_per_expert and per-EP-rank loads.
+    const balance = measured(suite).filter((b) => b.data && Array.isArray(b.data.layers) && b.data.layers.length &&
+      b.data.layers.every((l) => l && numArr(l.tokens_per_expert)));
+    if (balance.length >= 2) {
+      safeChart(() => barChart(parent, { title: 'Expert load imbalance by token source', sub: 'max/mean tokens per expert (mean over layers); lower is better',
+        labels: balance.map((b) => String(b.params.source || b.name)), yLabel: 'max/mean',
+        series: [{ label: 'max/mean', values: balance.map((b) => counter(b, 'max_over_mean') !== null ? counter(b, 'max_over_mean') : medianOf(b)) }] }));
+    }
+    balance.forEach((b, i) => {
+      used.add(b);
+      if (i >= 3) return;  // three heatmaps tell the story; the rest is in the table
+      const layers = b.data.layers;
+      safeChart(() => heatmap(parent, { title: 'Expert load per layer: ' + String(b.params.source || b.name), sub: label(b),
+        matrix: layers.map((l) => l.tokens_per_expert), rowNames: layers.map((l, k) => (isNum(l.layer) ? l.layer : k)),
+        rowLabel: 'layer', colLabel: 'expert' }));
+    });
+    const withEp = balance.filter((b) => b.data.layers[0].ep && typeof b.data.layers[0].ep === 'object');
+    if (withEp.length) {
+      const degrees = Object.keys(withEp[0].data.layers[0].ep).filter((k) => numArr((withEp[0].data.layers[0].ep[k] || {}).rank_load));
+      const deg = degrees.sort((a, c) => Number(a) - Number(c))[0];
+      if (deg) {
+        const rows = withEp.filter((b) => b.data.layers[0].ep[deg] && numArr(b.data.layers[0].ep[deg].rank_load)).slice(0, 6);
+        const n = rows[0].data.layers[0].ep[deg].rank_load.length;
+        safeChart(() => barChart(parent, { title: 'Per-GPU load at EP=' + deg + ' (layer ' + rows[0].data.layers[0].layer + ', contiguous placement)',
+          sub: 'tokens per EP rank, by token source', labels: Array.from({ length: n }, (_, k) => 'gpu ' + k), yLabel: 'tokens',
+          series: rows.map((b) => ({ label: String(b.params.source || b.name), values: b.data.layers[0].ep[deg].rank_load })) }));
+      }
+    }
+    // Imbalance over balancing steps: aux-loss-free bias updates against no balancing.
+    for (const b of byPrefix(suite, 'balancing')) {
+      const d = b.data;
+      if (!d || !numArr(d.with_bias)) continue;
+      used.add(b);
+      const stride = isNum(d.stride) ? d.stride : 1;
+      const xs = d.with_bias.map((_, k) => k * stride);
+      const series = [{ label: 'with bias', ys: d.with_bias }];
+      if (numArr(d.without_bias) && d.without_bias.length === xs.length) series.push({ label: 'without bias', ys: d.without_bias });
+      safeChart(() => lineChart(parent, { title: 'Imbalance (max/mean) over balancing steps', sub: label(b),
+        xLabel: 'step', xLog: false, xs: xs, series: series }));
+      if (numArr(d.bias_spread) && d.bias_spread.length === xs.length) {
+        safeChart(() => lineChart(parent, { title: 'Bias spread (max - min) over balancing steps', sub: label(b),
+          xLabel: 'step', xLog: false, xs: xs, series: [{ label: 'bias spread', ys: d.bias_spread }] }));
+      }
+    }
+    // GPU load balance per layer before and after expert-parallel placement (EPLB).
+    for (const b of byPrefix(suite, 'placement')) {
+      const d = b.data;
+      if (!d || !numArr(d.balancedness_before) || !numArr(d.balancedness_after)) continue;
+      used.add(b);
+      const layers = numArr(d.layers) && d.layers.length === d.balancedness_before.length ? d.layers : d.balancedness_before.map((_, k) => k);
+      safeChart(() => barChart(parent, { title: 'GPU load balance per layer, before and after placement (' + (b.params.redundant || 0) + ' redundant)',
+        sub: label(b) + '; balancedness = mean/max GPU load, higher is better',
+        labels: layers.map((l) => 'layer ' + l), yLabel: 'balancedness',
+        series: [{ label: 'before', values: d.balancedness_before }, { label: 'after', values: d.balancedness_after }] }));
+    }
+    // Node-limited routing: nodes-per-token histograms with and without the limit.
+    for (const b of byPrefix(suite, 'routing')) {
+      const ds = b.data && Array.isArray(b.data.designs) ? b.data.designs.filter((x) => x && numArr(x.nodes_histogram)) : [];
+      if (ds.length < 1) continue;
+      used.add(b);
+      const n = Math.max(...ds.map((x) => x.nodes_histogram.length));
+      safeChart(() => barChart(parent, { title: 'Nodes reached per token', sub: label(b), xLabel: 'nodes',
+        labels: Array.from({ length: n }, (_, k) => String(k)), yLabel: 'tokens',
+        series: ds.map((x) => ({ label: x.limited ? 'node-limited' : 'unlimited', values: x.nodes_histogram })) }));
+    }
+    // Standard MoE vs DeepSeekMoE at equal active parameters.
+    for (const b of byPrefix(suite, 'compare')) {
+      const keys = ['max_over_mean', 'balanced_max_over_mean', 'cv', 'norm_entropy', 'balancedness', 'ep8_balancedness', 'drop_fraction_cf1_25']
+        .filter((k) => counter(b, 'standard_' + k) !== null && counter(b, 'deepseekmoe_' + k) !== null);
+      if (!keys.length) continue;
+      used.add(b);
+      safeChart(() => barChart(parent, { title: 'Standard MoE vs DeepSeekMoE', sub: label(b), labels: keys,
+        series: [{ label: 'standard', values: keys.map((k) => counter(b, 'standard_' + k)) },
+          { label: 'DeepSeekMoE', values: keys.map((k) => counter(b, 'deepseekmoe_' + k)) }] }));
+    }
+    return used;
+  };
+
+
+  // ---- latency percentiles (serving's ttft/tpot/itl/e2el records; any suite with *_ms counters) --
+  function latencyPercentiles(parent, suite) {
+    const recs = measured(suite).filter((b) => counter(b, 'median_ms') !== null && counter(b, 'p99_ms') !== null);
+    const points = new Map();
+    for (const b of recs) {
+      const key = paramsText(b.params);
+      if (!points.has(key)) points.set(key, []);
+      points.get(key).push(b);
+    }
+    [...points.entries()].slice(0, 6).forEach(([key, bs]) => {
+      safeChart(() => barChart(parent, { title: 'Latency percentiles (ms)', sub: key, labels: bs.map((b) => b.name),
+        yLabel: 'ms', series: [
+          { label: 'p50', values: bs.map((b) => counter(b, 'median_ms')) },
+          { label: 'p90', values: bs.map((b) => counter(b, 'p90_ms')) },
+          { label: 'p99', values: bs.map((b) => counter(b, 'p99_ms')) }] }));
+    });
+  }
+
+  // Per-request latencies over the run, from data.requests (sent_s, ttft_s, e2el_s).
+  function requestTimeline(parent, suite, used) {
+    for (const b of measured(suite)) {
+      const reqs = b.data && Array.isArray(b.data.requests) ? b.data.requests.filter((r) => r && isNum(r.sent_s) && r.sent_s >= 0 && isNum(r.ttft_s)) : [];
+      if (reqs.length < 2) continue;
+      used.add(b);
+      reqs.sort((a, c) => a.sent_s - c.sent_s);
+      safeChart(() => lineChart(parent, { title: 'Per-request latency over the run', sub: b.name + ' {' + paramsText(b.params) + '}',
+        xLabel: 'sent at (s)', xLog: false, unit: 's', yLabel: 'latency', xs: reqs.map((r) => r.sent_s),
+        series: [{ label: 'TTFT', ys: reqs.map((r) => r.ttft_s), noLine: true },
+          { label: 'E2EL', ys: reqs.map((r) => (isNum(r.e2el_s) ? r.e2el_s : null)), noLine: true }] }));
+      if (used.size >= 4) break;
+    }
+  }
+
+  L.suiteCharts.serving = function (parent, suite) {
+    const used = new Set();
+    latencyPercentiles(parent, suite);
+    requestTimeline(parent, suite, used);
+    return used;
+  };
+
+  // ---- kv_cache -------------------------------------------------------------------------------
+  L.suiteCharts.kv_cache = function (parent, suite) {
+    const used = new Set();
+    // KV bytes per token by attention type and model (analytic and measured figures).
+    const bpt = measured(suite).filter((b) => /bytes_per_token/.test(b.name) || b.unit === 'B/token' ||
+      counter(b, 'bytes_per_token') !== null || counter(b, 'kv_bytes_per_token') !== null);
+    if (bpt.length >= 2) {
+      const val = (b) => (counter(b, 'kv_bytes_per_token') !== null ? counter(b, 'kv_bytes_per_token')
+        : counter(b, 'bytes_per_token') !== null ? counter(b, 'bytes_per_token') : medianOf(b));
+      const rows = bpt.slice(0, 40);
+      safeChart(() => barChart(parent, { title: 'KV cache bytes per token', sub: 'by attention type and model',
+        labels: rows.map((b) => [b.params.model, b.params.attention || b.params.attention_type || b.params.mode, b.params.dtype]
+          .filter((x) => x !== undefined).join(' ') || b.name),
+        unit: 'B', yLabel: 'bytes/token', series: [{ label: 'bytes per token', values: rows.map(val) }] }));
+    }
+    return used;
+  };
+})();
