@@ -83,7 +83,9 @@ void moe_gate(const GateConfig& cfg, const float* logits, int64_t n_tokens, cons
   const bool grouped = cfg.method != TopkMethod::kGreedy && G > 1;
   const bool sum_top2 = cfg.method == TopkMethod::kNoAuxTc;
 
-#pragma omp parallel if (n_tokens >= 64)
+  // Threads only pay off past ~0.5 ms of work; below that, waking them (and, on a loaded host,
+  // waiting for a descheduled one at the barrier) costs more than the routing itself.
+#pragma omp parallel if (n_tokens * int64_t(E) >= (int64_t(1) << 18))
   {
     // scores: unbiased; choice: scores + bias (what selection sees).
     std::vector<float> scores(E), choice(E), gscore(G), tk_score(K), g_tk_score(G);

@@ -69,7 +69,7 @@ void moe_dispatch(const MoePermutation& p, const void* x, int64_t row_bytes, voi
   const auto* src = static_cast<const uint8_t*>(x);
   auto* dst = static_cast<uint8_t*>(out);
   const int64_t rows = p.rows();
-#pragma omp parallel for schedule(static) if (rows >= 256)
+#pragma omp parallel for schedule(static) if (rows * row_bytes >= (int64_t(1) << 20))
   for (int64_t r = 0; r < rows; ++r)
     std::memcpy(dst + r * row_bytes, src + int64_t(p.row_token[r]) * row_bytes, row_bytes);
 }
@@ -83,7 +83,7 @@ inline void store(bf16* d, float v) { *d = bf16(v); }
 template <class T>
 void combine_impl(const MoePermutation& p, const T* eo, const float* w, int64_t hidden, T* y) {
   const int k = p.top_k;
-#pragma omp parallel
+#pragma omp parallel if (p.n_tokens * hidden >= (int64_t(1) << 17))
   {
     std::vector<float> acc(hidden);
 #pragma omp for schedule(static)

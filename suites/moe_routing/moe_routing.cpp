@@ -252,7 +252,8 @@ void placement_shape(int n_experts, const MoeSuiteOptions& o, int* gpus, int* no
 std::vector<Benchmark> make_benchmarks(const SuiteContext& ctx) {
   const ModelConfig& m = ctx.model;
   const kernels::GateConfig g = gate_config_for(m);  // UsageError for a dense model
-  const MoeSuiteOptions o = parse_suite_options(ctx.options, ctx.quick);
+  MoeSuiteOptions o = parse_suite_options(ctx.options, ctx.quick);
+  if (o.nodes == 0) o.nodes = g.n_group > 1 ? g.n_group : 8;
   std::vector<Benchmark> out;
   const uint64_t seed = ctx.seed;
 

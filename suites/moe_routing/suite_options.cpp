@@ -59,7 +59,7 @@ MoeSuiteOptions parse_suite_options(const nlohmann::json& o, bool quick) {
   if (o.contains("tokens")) r.tokens = integer(o, "tokens", 1, 1 << 24);
   if (o.contains("windows")) r.windows = int(integer(o, "windows", 1, 100000));
   if (o.contains("max_layers")) r.max_layers = int(integer(o, "max_layers", 0, 100000));
-  if (o.contains("nodes")) r.nodes = int(integer(o, "nodes", 1, 4096));
+  if (o.contains("nodes")) r.nodes = int(integer(o, "nodes", 0, 4096));
   if (o.contains("eplb_gpus")) r.eplb_gpus = int(integer(o, "eplb_gpus", 0, 65536));
   if (o.contains("eplb_nodes")) r.eplb_nodes = int(integer(o, "eplb_nodes", 0, 65536));
   if (o.contains("router_tokens")) r.router_tokens = integer(o, "router_tokens", 1, 1 << 26);

@@ -22,7 +22,8 @@ struct MoeSuiteOptions {
   int64_t tokens = 4096;      // tokens per batch window (metrics)
   int windows = 8;            // batch windows per layer (metrics)
   int max_layers = 0;         // 0 = every MoE layer
-  int nodes = 8;              // node count for nodes-per-token (node-limited routing, M = topk_group)
+  int nodes = 0;              // nodes for nodes-per-token; 0 = n_group when > 1 (a group per node, as
+                              // DeepSeek-V3's node-limited routing assumes), else 8
   int eplb_gpus = 0;          // 0 = chosen from the expert count
   int eplb_nodes = 0;
   kernels::DType dispatch_dtype = kernels::DType::kBF16;
