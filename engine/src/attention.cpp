@@ -1,0 +1,263 @@
+// MLA attention of one layer for a flattened batch: projections, RoPE, cache writes, then decode
+// rows through the kernels' paged decode-attention (one query per sequence) and prefill chunks
+// through causal GEMM attention over the gathered cache rows (many queries per sequence).
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "dsbench/error.h"
+#include "dsbench/kernels/activation.h"
+#include "dsbench/kernels/attention.h"
+#include "dsbench/kernels/gemm.h"
+#include "dsbench/kernels/rope.h"
+#include "dsbench/trace.h"
+#include "model_internal.h"
+
+namespace dsbench::engine::detail {
+using kernels::DType;
+
+namespace {
+void put(void* dst, const float* src, int64_t n, DType dt) {
+  if (dt == DType::kF32) {
+    std::memcpy(dst, src, size_t(n) * 4);
+  } else {
+    uint16_t* d = static_cast<uint16_t*>(dst);
+    for (int64_t i = 0; i < n; ++i) d[i] = kernels::bf16::from_float(src[i]);
+  }
+}
+void get(const void* src, float* dst, int64_t n, DType dt) {
+  if (dt == DType::kF32) {
+    std::memcpy(dst, src, size_t(n) * 4);
+  } else {
+    const uint16_t* s = static_cast<const uint16_t*>(src);
+    for (int64_t i = 0; i < n; ++i) dst[i] = kernels::bf16::to_float(s[i]);
+  }
+}
+
+// Softmax of row i over the first start+i+1 columns (causal); later columns become 0.
+void causal_softmax(float* S, int64_t n, int64_t Lc, int64_t start) {
+  for (int64_t i = 0; i < n; ++i) {
+    float* r = S + i * Lc;
+    const int64_t lim = std::min(Lc, start + i + 1);
+    kernels::softmax_inplace(r, lim);
+    std::fill(r + lim, r + Lc, 0.0f);
+  }
+}
+
+struct Dims {
+  int64_t nh, dn, dr, dv, kvl, qk, row;
+};
+
+// Causal attention of n query rows of one sequence (positions start..start+n-1) over its Lc cached
+// tokens, with GEMMs: the prefill path. attn rows receive [heads * v].
+void prefill_attention(const ModelConfig& cfg, const LayerWeights& w, int64_t layer, const Dims& d,
+                       KvCache& cache, int32_t seq, int64_t start, int64_t n, const float* q,
+                       float scale, AttnScratch& s, float* attn) {
+  const int64_t Lc = start + n, re = cache.row_elems();
+  s.rows.resize(size_t(Lc * re));
+  for (int64_t j = 0; j < Lc; ++j) get(cache.row(seq, j, layer), s.rows.data() + j * re, re, cache.dtype());
+  const float* R = s.rows.data();
+  const AttentionMode mode = cache.mode();
+  if (mode == AttentionMode::kMlaNaive) {
+    // Decompress per-head K_nope and V for the whole context from the cached latent.
+    s.kvb.resize(size_t(Lc * w.kv_b.n));
+    kernels::gemm_xwt(R, Lc, re, w.kv_b.view(), s.kvb.data(), w.kv_b.n);
+  }
+  kernels::blas_single_threaded();
+#pragma omp parallel if (n * Lc * d.nh >= 4096)
+  {
+    std::vector<float> S(size_t(n * Lc)), Q, O, K;
+#pragma omp for schedule(static)
+    for (int64_t h = 0; h < d.nh; ++h) {
+      const float* qh = q + h * d.qk;
+      const int64_t ldq = d.nh * d.qk;
+      float* out = attn + h * d.dv;
+      const int64_t ldo = d.nh * d.dv;
+      if (mode == AttentionMode::kMlaAbsorbed) {
+        Q.resize(size_t(n * d.row));
+        O.resize(size_t(n * d.kvl));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(d.kvl), int(d.dn), 1.0f, qh,
+                    int(ldq), w.w_uk.data() + h * d.dn * d.kvl, int(d.kvl), 0.0f, Q.data(), int(d.row));
+        for (int64_t i = 0; i < n; ++i)
+          std::memcpy(Q.data() + i * d.row + d.kvl, qh + i * ldq + d.dn, size_t(d.dr) * 4);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(Lc), int(d.row), scale, Q.data(),
+                    int(d.row), R, int(re), 0.0f, S.data(), int(Lc));
+        causal_softmax(S.data(), n, Lc, start);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(d.kvl), int(Lc), 1.0f, S.data(),
+                    int(Lc), R, int(re), 0.0f, O.data(), int(d.kvl));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(d.dv), int(d.kvl), 1.0f, O.data(),
+                    int(d.kvl), w.w_uv.data() + h * d.dv * d.kvl, int(d.kvl), 0.0f, out, int(ldo));
+        continue;
+      }
+      const float *Kh, *Vh;
+      int64_t ldk, ldv;
+      if (mode == AttentionMode::kMlaNaive) {
+        const int64_t ldb = d.nh * (d.dn + d.dv);
+        K.resize(size_t(Lc * d.qk));
+        for (int64_t j = 0; j < Lc; ++j) {
+          std::memcpy(K.data() + j * d.qk, s.kvb.data() + j * ldb + h * (d.dn + d.dv), size_t(d.dn) * 4);
+          std::memcpy(K.data() + j * d.qk + d.dn, R + j * re + d.kvl, size_t(d.dr) * 4);
+        }
+        Kh = K.data();
+        ldk = d.qk;
+        Vh = s.kvb.data() + h * (d.dn + d.dv) + d.dn;
+        ldv = ldb;
+      } else {
+        Kh = R + h * d.qk;
+        ldk = re;
+        Vh = R + d.nh * d.qk + h * d.dv;
+        ldv = re;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(Lc), int(d.qk), scale, qh, int(ldq),
+                  Kh, int(ldk), 0.0f, S.data(), int(Lc));
+      causal_softmax(S.data(), n, Lc, start);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(d.dv), int(Lc), 1.0f, S.data(),
+                  int(Lc), Vh, int(ldv), 0.0f, out, int(ldo));
+    }
+  }
+}
+}  // namespace
+
+void mla_attention(const ModelConfig& cfg, const LayerWeights& w, int64_t layer,
+                   const std::vector<SeqInput>& batch, const TokenMeta& meta, const float* h,
+                   KvCache& cache, const std::vector<float>& inv_freq, float scale, AttnScratch& s,
+                   float* attn, double* cache_bytes_read) {
+  const int64_t T = int64_t(meta.seq.size()), H = cfg.hidden_size;
+  Dims d{cfg.num_attention_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim,
+         cfg.kv_lora_rank, 0, 0};
+  d.qk = d.dn + d.dr;
+  d.row = d.kvl + d.dr;
+  const float eps = float(cfg.rms_norm_eps);
+  const DType dt = cache.dtype();
+  const AttentionMode mode = cache.mode();
+  const int64_t esz = kernels::dtype_bytes(dt);
+
+  // Projections: q (through the q_lora bottleneck and its norm), latent + rope key.
+  s.q.resize(size_t(T * d.nh * d.qk));
+  if (w.q_lora) {
+    const int64_t ql = w.q_a.n;
+    s.qa.resize(size_t(T * ql));
+    kernels::gemm_xwt(h, T, H, w.q_a.view(), s.qa.data(), ql);
+    rms_norm_rows(s.qa.data(), T, ql, ql, w.q_a_norm.data(), eps, s.qa.data(), ql);
+    kernels::gemm_xwt(s.qa.data(), T, ql, w.q_b.view(), s.q.data(), d.nh * d.qk);
+  } else {
+    kernels::gemm_xwt(h, T, H, w.q.view(), s.q.data(), d.nh * d.qk);
+  }
+  s.kva.resize(size_t(T * d.row));
+  kernels::gemm_xwt(h, T, H, w.kv_a.view(), s.kva.data(), d.row);
+  rms_norm_rows(s.kva.data(), T, d.kvl, d.row, w.kv_a_norm.data(), eps, s.kva.data(), d.row);
+#pragma omp parallel for schedule(static) if (T > 16)
+  for (int64_t t = 0; t < T; ++t) {
+    kernels::rope_apply(s.q.data() + t * d.nh * d.qk + d.dn, d.nh, d.qk, d.dr, meta.pos[size_t(t)], inv_freq.data());
+    kernels::rope_apply(s.kva.data() + t * d.row + d.kvl, 1, d.dr, d.dr, meta.pos[size_t(t)], inv_freq.data());
+  }
+
+  // Cache writes for the new tokens.
+  if (mode != AttentionMode::kMhaCache) {
+    for (int64_t t = 0; t < T; ++t)
+      put(cache.row(meta.seq[size_t(t)], meta.pos[size_t(t)], layer), s.kva.data() + t * d.row, d.row, dt);
+  } else {
+    const int64_t ldb = d.nh * (d.dn + d.dv);
+    s.kvb.resize(size_t(T * ldb));
+    kernels::gemm_xwt(s.kva.data(), T, d.row, w.kv_b.view(), s.kvb.data(), ldb);
+    for (int64_t t = 0; t < T; ++t) {
+      char* dst = static_cast<char*>(cache.row(meta.seq[size_t(t)], meta.pos[size_t(t)], layer));
+      const float* kb = s.kvb.data() + t * ldb;
+      for (int64_t hh = 0; hh < d.nh; ++hh) {
+        put(dst + (hh * d.qk) * esz, kb + hh * (d.dn + d.dv), d.dn, dt);
+        put(dst + (hh * d.qk + d.dn) * esz, s.kva.data() + t * d.row + d.kvl, d.dr, dt);
+        put(dst + (d.nh * d.qk + hh * d.dv) * esz, kb + hh * (d.dn + d.dv) + d.dn, d.dv, dt);
+      }
+    }
+  }
+
+  // Decode rows: every single-token input, batched through the paged decode kernels.
+  std::vector<size_t> dec;
+  for (size_t i = 0; i < batch.size(); ++i)
+    if (batch[i].n == 1) dec.push_back(i);
+  const int64_t re = cache.row_elems();
+  if (!dec.empty()) {
+    DSBENCH_TRACE_SCOPE("engine/decode_attention");
+    const int b = int(dec.size());
+    s.seqs.resize(size_t(b));
+    int64_t max_len = 0;
+    for (int i = 0; i < b; ++i) {
+      s.seqs[size_t(i)] = batch[dec[size_t(i)]].seq;
+      max_len = std::max(max_len, cache.pool().seq_len(s.seqs[size_t(i)]));
+    }
+    const int max_blocks = int(cache.blocks_for_tokens(max_len));
+    s.table.assign(size_t(b) * size_t(max_blocks), -1);
+    s.lens.resize(size_t(b));
+    cache.pool().fill_tables(s.seqs.data(), b, max_blocks, s.table.data(), s.lens.data());
+    kernels::DecodeBatch db;
+    db.batch = b;
+    db.block_size = cache.block_size();
+    db.block_table = s.table.data();
+    db.max_blocks_per_seq = max_blocks;
+    db.seq_lens = s.lens.data();
+    db.num_pool_blocks = cache.pool().num_blocks();
+    s.out.resize(size_t(b * d.nh * d.dv));
+    for (int i = 0; i < b; ++i) *cache_bytes_read += double(s.lens[size_t(i)]) * double(re * esz);
+    if (mode == AttentionMode::kMhaCache) {
+      s.qn.resize(size_t(b * d.nh * d.qk));
+      for (int i = 0; i < b; ++i)
+        std::memcpy(s.qn.data() + i * d.nh * d.qk, s.q.data() + meta.input_first[dec[size_t(i)]] * d.nh * d.qk,
+                    size_t(d.nh * d.qk) * 4);
+      kernels::GqaDecodeArgs a;
+      a.seqs = db;
+      a.q_heads = a.kv_heads = int(d.nh);
+      a.head_dim = int(d.qk);
+      a.v_head_dim = int(d.dv);
+      a.q = s.qn.data();
+      a.k = cache.view(layer, 0, d.qk);
+      a.v = cache.view(layer, d.nh * d.qk, d.dv);
+      a.out = s.out.data();
+      a.scale = scale;
+      kernels::decode_attention_gqa(a);
+    } else {
+      s.qn.resize(size_t(b * d.nh * d.dn));
+      s.qp.resize(size_t(b * d.nh * d.dr));
+      for (int i = 0; i < b; ++i) {
+        const float* qr = s.q.data() + meta.input_first[dec[size_t(i)]] * d.nh * d.qk;
+        for (int64_t hh = 0; hh < d.nh; ++hh) {
+          std::memcpy(s.qn.data() + (i * d.nh + hh) * d.dn, qr + hh * d.qk, size_t(d.dn) * 4);
+          std::memcpy(s.qp.data() + (i * d.nh + hh) * d.dr, qr + hh * d.qk + d.dn, size_t(d.dr) * 4);
+        }
+      }
+      kernels::MlaDecodeArgs a;
+      a.seqs = db;
+      a.heads = int(d.nh);
+      a.kv_lora_rank = int(d.kvl);
+      a.qk_nope_head_dim = int(d.dn);
+      a.qk_rope_head_dim = int(d.dr);
+      a.v_head_dim = int(d.dv);
+      a.q_nope = s.qn.data();
+      a.q_pe = s.qp.data();
+      a.latent = cache.view(layer, 0, 0);
+      a.w_uk = w.w_uk.data();
+      a.w_uv = w.w_uv.data();
+      a.out = s.out.data();
+      a.scale = scale;
+      if (mode == AttentionMode::kMlaAbsorbed) kernels::decode_attention_mla_absorbed(a);
+      else kernels::decode_attention_mla_naive(a);
+    }
+    for (int i = 0; i < b; ++i)
+      std::memcpy(attn + meta.input_first[dec[size_t(i)]] * d.nh * d.dv, s.out.data() + i * d.nh * d.dv,
+                  size_t(d.nh * d.dv) * 4);
+  }
+
+  // Prefill chunks: several queries of one sequence at once.
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].n == 1) continue;
+    DSBENCH_TRACE_SCOPE("engine/prefill_attention");
+    const int64_t first = meta.input_first[i];
+    const int64_t start = meta.pos[size_t(first)];
+    *cache_bytes_read += double(start + batch[i].n) * double(re * esz);
+    prefill_attention(cfg, w, layer, d, cache, batch[i].seq, start, batch[i].n,
+                      s.q.data() + first * d.nh * d.qk, scale, s, attn + first * d.nh * d.dv);
+  }
+}
+
+}  // namespace dsbench::engine::detail

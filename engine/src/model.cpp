@@ -1,0 +1,254 @@
+// The model's forward pass over a flattened batch of sequence chunks: embedding, per layer MLA
+// attention (attention.cpp) and a dense FFN or DeepSeekMoE block, then final norm and LM head.
+#include "dsbench/engine/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "dsbench/engine/kv_cache.h"
+#include "dsbench/error.h"
+#include "dsbench/kernels/activation.h"
+#include "dsbench/kernels/moe_gate.h"
+#include "dsbench/kernels/norm.h"
+#include "dsbench/kernels/rope.h"
+#include "dsbench/trace.h"
+#include "model_internal.h"
+
+namespace dsbench::engine {
+using kernels::DType;
+using kernels::gemm_xwt;
+
+const char* to_string(AttentionMode m) {
+  switch (m) {
+    case AttentionMode::kMlaAbsorbed: return "mla_absorbed";
+    case AttentionMode::kMlaNaive: return "mla_naive";
+    case AttentionMode::kMhaCache: return "mha_cache";
+  }
+  return "?";
+}
+AttentionMode parse_attention_mode(const std::string& s) {
+  for (auto m : all_attention_modes())
+    if (s == to_string(m)) return m;
+  throw UsageError("unknown attention mode '" + s + "' (mla_absorbed, mla_naive, mha_cache)");
+}
+std::vector<AttentionMode> all_attention_modes() {
+  return {AttentionMode::kMlaAbsorbed, AttentionMode::kMlaNaive, AttentionMode::kMhaCache};
+}
+
+struct Model::Scratch {
+  detail::TokenMeta meta;
+  detail::AttnScratch attn_s;
+  std::vector<float> x, h, attn, gu, act, y, router_logits, hb, last;
+  std::vector<int32_t> ids;
+  std::vector<float> wts;
+  std::vector<std::vector<std::pair<int32_t, float>>> buckets;
+};
+
+Model::Model(const ModelConfig& cfg, ModelWeights w) : cfg_(cfg), w_(std::move(w)), s_(new Scratch) {
+  kernels::RopeParams rp;
+  rp.dim = cfg_.qk_rope_head_dim;
+  rp.theta = cfg_.rope_theta;
+  rp.yarn = cfg_.rope_scaling.type == "yarn";
+  rp.factor = cfg_.rope_scaling.factor;
+  rp.original_max_position = cfg_.rope_scaling.original_max_position_embeddings > 0
+                                 ? cfg_.rope_scaling.original_max_position_embeddings
+                                 : 4096;
+  rp.beta_fast = cfg_.rope_scaling.beta_fast;
+  rp.beta_slow = cfg_.rope_scaling.beta_slow;
+  inv_freq_ = kernels::rope_inv_freq(rp);
+  softmax_scale_ = float(cfg_.softmax_scale());
+}
+Model::~Model() = default;
+
+double Model::expert_bytes() const {
+  for (const auto& l : w_.layers)
+    if (l.moe && !l.experts.empty())
+      return double(l.experts[0].gate_up.bytes() + l.experts[0].down.bytes());
+  return 0;
+}
+
+double Model::fixed_weight_bytes() const {
+  double b = double(w_.lm_head.bytes());
+  for (const auto& l : w_.layers) {
+    b += double(l.q_a.bytes() + l.q_b.bytes() + l.q.bytes() + l.kv_a.bytes() + l.kv_b.bytes() + l.o.bytes());
+    if (l.moe) {
+      b += double(l.router.size()) * 4 + double(l.shared.gate_up.bytes() + l.shared.down.bytes());
+    } else {
+      b += double(l.dense.gate_up.bytes() + l.dense.down.bytes());
+    }
+  }
+  return b;
+}
+
+double Model::weight_bytes() const {
+  double b = fixed_weight_bytes() + double(w_.embed.bytes());
+  for (const auto& l : w_.layers)
+    if (l.moe) b += expert_bytes() * double(l.experts.size());
+  return b;
+}
+
+double Model::active_weight_bytes_per_token() const {
+  double b = fixed_weight_bytes();
+  for (const auto& l : w_.layers)
+    if (l.moe) b += expert_bytes() * double(cfg_.num_experts_per_tok);
+  return b;
+}
+
+namespace detail {
+void rms_norm_rows(const float* x, int64_t rows, int64_t dim, int64_t ldx, const float* w, float eps,
+                   float* y, int64_t ldy) {
+  if (rows < 32) return kernels::rms_norm(x, rows, dim, ldx, w, eps, y, ldy);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) kernels::rms_norm(x + r * ldx, 1, dim, ldx, w, eps, y + r * ldy, ldy);
+}
+}  // namespace detail
+
+namespace {
+kernels::GateConfig gate_config(const ModelConfig& c) {
+  kernels::GateConfig g;
+  g.n_experts = int(c.n_routed_experts);
+  g.top_k = int(c.num_experts_per_tok);
+  g.n_group = int(c.n_group);
+  g.topk_group = int(c.topk_group);
+  g.scoring = c.scoring_func == "softmax" ? kernels::ScoringFunc::kSoftmax : kernels::ScoringFunc::kSigmoid;
+  g.method = c.topk_method == "noaux_tc"               ? kernels::TopkMethod::kNoAuxTc
+             : c.topk_method == "group_limited_greedy" ? kernels::TopkMethod::kGroupLimitedGreedy
+                                                       : kernels::TopkMethod::kGreedy;
+  g.norm_topk_prob = c.norm_topk_prob;
+  g.routed_scaling_factor = float(c.routed_scaling_factor);
+  return g;
+}
+
+// x += down(silu(gate(h)) * up(h)) for m rows.
+void run_mlp(const Expert& e, const float* h, int64_t m, int64_t H, std::vector<float>& gu,
+             std::vector<float>& act, float* out, bool accumulate) {
+  const int64_t inter = e.down.k;
+  gu.resize(size_t(m * 2 * inter));
+  act.resize(size_t(m * inter));
+  gemm_xwt(h, m, H, e.gate_up.view(), gu.data(), 2 * inter);
+  kernels::silu_mul(gu.data(), m, inter, 2 * inter, act.data());
+  gemm_xwt(act.data(), m, inter, e.down.view(), out, H, accumulate);
+}
+}  // namespace
+
+void Model::forward(const std::vector<SeqInput>& batch, KvCache& cache, std::vector<float>& logits,
+                    ForwardStats* stats) {
+  DSBENCH_TRACE_SCOPE("engine/forward");
+  Scratch& s = *s_;
+  const int64_t H = cfg_.hidden_size, V = cfg_.vocab_size;
+  const float eps = float(cfg_.rms_norm_eps);
+  // Flatten the batch and grow every sequence's cache first (all or nothing per sequence).
+  auto& meta = s.meta;
+  meta.seq.clear();
+  meta.pos.clear();
+  meta.input.clear();
+  meta.input_first.clear();
+  int64_t n_logits = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const SeqInput& in = batch[i];
+    if (in.n <= 0 || !in.tokens) throw Error("forward: input " + std::to_string(i) + " has no tokens");
+    for (int64_t t = 0; t < in.n; ++t)
+      if (in.tokens[t] < 0 || in.tokens[t] >= V)
+        throw UsageError("token id " + std::to_string(in.tokens[t]) + " out of range [0, " + std::to_string(V) + ")");
+    const int64_t start = cache.pool().seq_len(in.seq);
+    try {
+      cache.pool().append_tokens(in.seq, in.n);
+    } catch (const std::exception& e) {
+      throw Error(std::string("kv cache: ") + e.what());
+    }
+    meta.input_first.push_back(int64_t(meta.seq.size()));
+    for (int64_t t = 0; t < in.n; ++t) {
+      meta.seq.push_back(in.seq);
+      meta.pos.push_back(start + t);
+      meta.input.push_back(int32_t(i));
+    }
+    n_logits += in.want_logits ? 1 : 0;
+  }
+  const int64_t T = int64_t(meta.seq.size());
+  s.x.resize(size_t(T * H));
+  s.h.resize(size_t(T * H));
+  s.attn.resize(size_t(T * cfg_.num_attention_heads * cfg_.v_head_dim));
+  {
+    int64_t t = 0;
+    for (const auto& in : batch)
+      for (int64_t j = 0; j < in.n; ++j, ++t) w_.embed.row_f32(in.tokens[j], s.x.data() + t * H);
+  }
+  double cache_read = 0;
+  int64_t expert_calls = 0;
+  const auto gcfg = gate_config(cfg_);
+  for (size_t l = 0; l < w_.layers.size(); ++l) {
+    const LayerWeights& lw = w_.layers[l];
+    {
+      DSBENCH_TRACE_SCOPE("engine/attention");
+      detail::rms_norm_rows(s.x.data(), T, H, H, lw.input_norm.data(), eps, s.h.data(), H);
+      detail::mla_attention(cfg_, lw, int64_t(l), batch, meta, s.h.data(), cache, inv_freq_,
+                            softmax_scale_, s.attn_s, s.attn.data(), &cache_read);
+      gemm_xwt(s.attn.data(), T, lw.o.k, lw.o.view(), s.x.data(), H, true);
+    }
+    detail::rms_norm_rows(s.x.data(), T, H, H, lw.post_attn_norm.data(), eps, s.h.data(), H);
+    if (!lw.moe) {
+      DSBENCH_TRACE_SCOPE("engine/dense_ffn");
+      run_mlp(lw.dense, s.h.data(), T, H, s.gu, s.act, s.x.data(), true);
+      continue;
+    }
+    DSBENCH_TRACE_SCOPE("engine/moe");
+    const int64_t E = cfg_.n_routed_experts, K = cfg_.num_experts_per_tok;
+    s.router_logits.resize(size_t(T * E));
+    kernels::WeightView rv{lw.router.data(), DType::kF32, E, H, H};
+    gemm_xwt(s.h.data(), T, H, rv, s.router_logits.data(), E);
+    s.ids.resize(size_t(T * K));
+    s.wts.resize(size_t(T * K));
+    kernels::moe_gate(gcfg, s.router_logits.data(), T, lw.router_bias.empty() ? nullptr : lw.router_bias.data(),
+                      s.ids.data(), s.wts.data());
+    if (cfg_.n_shared_experts > 0) run_mlp(lw.shared, s.h.data(), T, H, s.gu, s.act, s.x.data(), true);
+    s.buckets.assign(size_t(E), {});
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t k = 0; k < K; ++k) {
+        const int32_t e = s.ids[size_t(t * K + k)];
+        if (e < 0 || e >= E) throw Error("moe_gate returned expert id " + std::to_string(e));
+        s.buckets[size_t(e)].push_back({int32_t(t), s.wts[size_t(t * K + k)]});
+      }
+    // Tokens grouped by expert: each touched expert's weights are read once for all its tokens.
+    for (int64_t e = 0; e < E; ++e) {
+      const auto& b = s.buckets[size_t(e)];
+      if (b.empty()) continue;
+      ++expert_calls;
+      const int64_t m = int64_t(b.size());
+      s.hb.resize(size_t(m * H));
+      s.y.resize(size_t(m * H));
+      for (int64_t i = 0; i < m; ++i)
+        std::memcpy(s.hb.data() + i * H, s.h.data() + int64_t(b[size_t(i)].first) * H, size_t(H) * 4);
+      run_mlp(lw.experts[size_t(e)], s.hb.data(), m, H, s.gu, s.act, s.y.data(), false);
+      for (int64_t i = 0; i < m; ++i) {
+        float* xr = s.x.data() + int64_t(b[size_t(i)].first) * H;
+        const float* yr = s.y.data() + i * H;
+        const float wgt = b[size_t(i)].second;
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) xr[j] += wgt * yr[j];
+      }
+    }
+  }
+  {
+    DSBENCH_TRACE_SCOPE("engine/lm_head");
+    s.last.resize(size_t(n_logits * H));
+    int64_t r = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!batch[i].want_logits) continue;
+      const int64_t row = meta.input_first[i] + batch[i].n - 1;
+      kernels::rms_norm(s.x.data() + row * H, 1, H, H, w_.final_norm.data(), eps, s.last.data() + r * H, H);
+      ++r;
+    }
+    logits.resize(size_t(n_logits * V));
+    if (n_logits > 0) gemm_xwt(s.last.data(), n_logits, H, w_.lm_head.view(), logits.data(), V);
+  }
+  if (stats) {
+    stats->tokens = T;
+    stats->expert_invocations = expert_calls;
+    stats->cache_bytes_read = cache_read;
+    stats->weight_bytes_read = fixed_weight_bytes() + double(expert_calls) * expert_bytes();
+  }
+}
+
+}  // namespace dsbench::engine

@@ -1,0 +1,205 @@
+// Linear-layer GEMM y = x W^T: own AVX-512 weight-streaming kernel for small m (decode) and
+// OpenBLAS sgemm for large m (prefill), with fp32 or bf16 weight storage.
+#include "dsbench/kernels/gemm.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace dsbench::kernels {
+namespace {
+
+// Crossover measured on the 2-core Cascade Lake development host (docs/engine.md): the own
+// kernel wins up to m = 16 for bf16 weights; sgemm wins from there on once the weight panel is
+// widened once and reused across many rows.
+std::atomic<int64_t> g_small_m_limit{16};
+
+#if defined(__AVX512F__)
+inline __m512 load_w(const uint16_t* p) {
+  __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+inline __m512 load_w(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load_w_mask(const uint16_t* p, __mmask16 mk) {
+  __m256i h = _mm256_maskz_loadu_epi16(mk, p);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+inline __m512 load_w_mask(const float* p, __mmask16 mk) { return _mm512_maskz_loadu_ps(mk, p); }
+
+// MR rows of x against NR rows of W; all MR*NR dot products kept in registers over k.
+template <int MR, int NR, class WT>
+inline void micro(const float* x, int64_t ldx, const WT* w, int64_t ldw, int64_t k, float* y,
+                  int64_t ldy, bool acc) {
+  __m512 c[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) c[i][j] = _mm512_setzero_ps();
+  int64_t kk = 0;
+  for (; kk + 16 <= k; kk += 16) {
+    __m512 wv[NR];
+    for (int j = 0; j < NR; ++j) wv[j] = load_w(w + j * ldw + kk);
+    for (int i = 0; i < MR; ++i) {
+      __m512 xv = _mm512_loadu_ps(x + i * ldx + kk);
+      for (int j = 0; j < NR; ++j) c[i][j] = _mm512_fmadd_ps(xv, wv[j], c[i][j]);
+    }
+  }
+  if (kk < k) {
+    __mmask16 mk = __mmask16((1u << (k - kk)) - 1u);
+    __m512 wv[NR];
+    for (int j = 0; j < NR; ++j) wv[j] = load_w_mask(w + j * ldw + kk, mk);
+    for (int i = 0; i < MR; ++i) {
+      __m512 xv = _mm512_maskz_loadu_ps(mk, x + i * ldx + kk);
+      for (int j = 0; j < NR; ++j) c[i][j] = _mm512_fmadd_ps(xv, wv[j], c[i][j]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) {
+      float v = _mm512_reduce_add_ps(c[i][j]);
+      y[i * ldy + j] = acc ? y[i * ldy + j] + v : v;
+    }
+}
+#else
+inline float wval(const uint16_t* p) { return bf16::to_float(*p); }
+inline float wval(const float* p) { return *p; }
+template <int MR, int NR, class WT>
+inline void micro(const float* x, int64_t ldx, const WT* w, int64_t ldw, int64_t k, float* y,
+                  int64_t ldy, bool acc) {
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) {
+      float s = 0;
+      for (int64_t kk = 0; kk < k; ++kk) s += x[i * ldx + kk] * wval(w + j * ldw + kk);
+      y[i * ldy + j] = acc ? y[i * ldy + j] + s : s;
+    }
+}
+#endif
+
+template <int NR, class WT>
+inline void micro_m(int mr, const float* x, int64_t ldx, const WT* w, int64_t ldw, int64_t k,
+                    float* y, int64_t ldy, bool acc) {
+  switch (mr) {
+    case 4: micro<4, NR>(x, ldx, w, ldw, k, y, ldy, acc); break;
+    case 3: micro<3, NR>(x, ldx, w, ldw, k, y, ldy, acc); break;
+    case 2: micro<2, NR>(x, ldx, w, ldw, k, y, ldy, acc); break;
+    default: micro<1, NR>(x, ldx, w, ldw, k, y, ldy, acc); break;
+  }
+}
+
+constexpr int64_t kNr = 4, kMr = 4;
+constexpr int64_t kMinParallelWork = int64_t(1) << 16;
+
+template <class WT>
+void own_gemm(const float* x, int64_t m, int64_t ldx, const WT* w, int64_t n, int64_t k,
+              int64_t ldw, float* y, int64_t ldy, bool acc) {
+  const int64_t nblocks = (n + kNr - 1) / kNr;
+  // Each thread owns whole weight-row blocks: a block of W is read from memory once and used
+  // for every row of x while it sits in L1. Tiny products stay on one thread: a parallel region
+  // costs microseconds, more than they take.
+#pragma omp parallel for schedule(static) if (m * n * k >= kMinParallelWork)
+  for (int64_t b = 0; b < nblocks; ++b) {
+    const int64_t n0 = b * kNr;
+    const int nr = int(std::min(kNr, n - n0));
+    for (int64_t m0 = 0; m0 < m; m0 += kMr) {
+      const int mr = int(std::min(kMr, m - m0));
+      const float* xp = x + m0 * ldx;
+      const WT* wp = w + n0 * ldw;
+      float* yp = y + m0 * ldy + n0;
+      switch (nr) {
+        case 4: micro_m<4>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
+        case 3: micro_m<3>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
+        case 2: micro_m<2>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
+        default: micro_m<1>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
+      }
+    }
+  }
+}
+
+void widen_rows(const uint16_t* w, int64_t rows, int64_t k, int64_t ldw, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint16_t* src = w + r * ldw;
+    float* dst = out + r * k;
+    int64_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= k; i += 16) _mm512_storeu_ps(dst + i, load_w(src + i));
+#endif
+    for (; i < k; ++i) dst[i] = bf16::to_float(src[i]);
+  }
+}
+
+void blas_gemm(const float* x, int64_t m, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
+               bool acc) {
+  blas_single_threaded();
+  const int64_t n = w.n, k = w.k;
+  const float beta = acc ? 1.0f : 0.0f;
+  // bf16 panels are widened in chunks small enough to stay in L2 while sgemm consumes them.
+  const int64_t panel = w.dtype == DType::kBF16 ? std::max<int64_t>(16, (256 * 1024) / (4 * k)) : n;
+#pragma omp parallel if (m * n * k >= kMinParallelWork)
+  {
+    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    // Split N evenly across threads in multiples of 16 columns.
+    const int64_t per = ((n + nt - 1) / nt + 15) / 16 * 16;
+    const int64_t lo = std::min(n, per * t), hi = std::min(n, lo + per);
+    if (w.dtype == DType::kF32) {
+      if (hi > lo)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(hi - lo), int(k), 1.0f, x,
+                    int(ldx), static_cast<const float*>(w.data) + lo * w.ld, int(w.ld), beta,
+                    y + lo, int(ldy));
+    } else {
+      std::vector<float> buf(size_t(std::min(panel, std::max<int64_t>(hi - lo, 1)) * k));
+      const uint16_t* wb = static_cast<const uint16_t*>(w.data);
+      for (int64_t p0 = lo; p0 < hi; p0 += panel) {
+        const int64_t rows = std::min(panel, hi - p0);
+        widen_rows(wb + p0 * w.ld, rows, k, w.ld, buf.data());
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(rows), int(k), 1.0f, x,
+                    int(ldx), buf.data(), int(k), beta, y + p0, int(ldy));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void blas_single_threaded() {
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
+}
+
+int64_t gemm_small_m_limit() { return g_small_m_limit.load(std::memory_order_relaxed); }
+void set_gemm_small_m_limit(int64_t m) { g_small_m_limit.store(m, std::memory_order_relaxed); }
+
+void gemm_xwt(const float* x, int64_t m, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
+              bool accumulate, GemmPath path) {
+  if (w.dtype != DType::kF32 && w.dtype != DType::kBF16)
+    throw std::invalid_argument("gemm_xwt: weights must be fp32 or bf16");
+  if (m <= 0 || w.n <= 0) return;
+  if (path == GemmPath::kAuto) path = m <= gemm_small_m_limit() ? GemmPath::kOwn : GemmPath::kBlas;
+  if (path == GemmPath::kBlas) return blas_gemm(x, m, ldx, w, y, ldy, accumulate);
+  if (w.dtype == DType::kF32)
+    own_gemm(x, m, ldx, static_cast<const float*>(w.data), w.n, w.k, w.ld, y, ldy, accumulate);
+  else
+    own_gemm(x, m, ldx, static_cast<const uint16_t*>(w.data), w.n, w.k, w.ld, y, ldy, accumulate);
+}
+
+void gemm_xwt_ref(const float* x, int64_t m, int64_t ldx, const WeightView& w, double* y) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < w.n; ++j) {
+      double s = 0;
+      for (int64_t kk = 0; kk < w.k; ++kk) {
+        double wv = w.dtype == DType::kF32
+                        ? double(static_cast<const float*>(w.data)[j * w.ld + kk])
+                        : double(bf16::to_float(static_cast<const uint16_t*>(w.data)[j * w.ld + kk]));
+        s += double(x[i * ldx + kk]) * wv;
+      }
+      y[i * w.n + j] = s;
+    }
+}
+
+}  // namespace dsbench::kernels

@@ -1,0 +1,15 @@
+// Gated activations for the FFN/expert MLPs: out = silu(gate) * up (SwiGLU, DeepSeek "silu").
+#pragma once
+
+#include <cstdint>
+
+namespace dsbench::kernels {
+
+// gate_up: [rows, 2*inter] with gate in the first inter columns and up in the second (the engine
+// fuses gate_proj and up_proj into one GEMM), row stride ld. out: [rows, inter] dense.
+void silu_mul(const float* gate_up, int64_t rows, int64_t inter, int64_t ld, float* out);
+
+// Softmax in place over n values, numerically stable; returns the max (for tests).
+float softmax_inplace(float* x, int64_t n);
+
+}  // namespace dsbench::kernels

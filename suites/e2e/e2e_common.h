@@ -1,0 +1,46 @@
+// Shared pieces of the e2e suite: the lazily built model, options, and run helpers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "dsbench/config.h"
+#include "dsbench/engine/kv_cache.h"
+#include "dsbench/engine/model.h"
+#include "dsbench/registry.h"
+
+namespace dsbench::suites::e2e {
+
+// Builds the synthetic model on first use and shares it among the suite's benchmarks (the runner
+// destroys benchmarks one at a time; the last one frees the model).
+struct ModelHolder {
+  ModelConfig cfg;
+  uint64_t seed = 0;
+  std::shared_ptr<engine::Model> model;
+  engine::Model& get();
+};
+
+// Why the engine cannot run this config here ("" when it can).
+std::string engine_skip_reason(const ModelConfig& cfg);
+
+// Reads an integer list option (plan "options") or returns the default.
+std::vector<int64_t> int_list_option(const nlohmann::json& options, const char* key,
+                                     std::vector<int64_t> dflt);
+std::vector<engine::AttentionMode> modes_option(const nlohmann::json& options);
+
+// Prefills each sequence with `context` tokens (chunks of at most `chunk` rows per forward) and
+// returns the greedy next token of each.
+std::vector<int32_t> prefill_sequences(engine::Model& m, engine::KvCache& cache,
+                                       const std::vector<int32_t>& seqs, int64_t context, int64_t chunk,
+                                       uint64_t seed);
+
+std::vector<Benchmark> decode_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
+std::vector<Benchmark> prefill_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
+std::vector<Benchmark> offline_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
+std::vector<Benchmark> capacity_benchmarks(const SuiteContext& ctx);
+
+}  // namespace dsbench::suites::e2e

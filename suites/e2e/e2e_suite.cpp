@@ -1,0 +1,114 @@
+// The e2e suite: the engine end to end on the CPU (prefill and decode throughput, offline serving
+// latency percentiles, KV bytes per token and concurrency at a fixed budget per attention mode).
+#include <algorithm>
+#include <random>
+
+#include "dsbench/error.h"
+#include "e2e/e2e_common.h"
+
+namespace dsbench::suites::e2e {
+
+engine::Model& ModelHolder::get() {
+  if (!model) model = engine::Model::synthetic(cfg, seed);
+  return *model;
+}
+
+std::string engine_skip_reason(const ModelConfig& cfg) {
+  if (!cfg.is_mla()) return "the engine runs MLA models; " + cfg.name + " is not MLA";
+  const double need = engine::estimate_weight_bytes(cfg, kernels::DType::kBF16);
+  if (need > 8e9)
+    return "synthetic bf16 weights of " + cfg.name + " need " + std::to_string(int64_t(need / 1e9)) +
+           " GB; run e2e with a small config such as dsv3-tiny";
+  return "";
+}
+
+std::vector<int64_t> int_list_option(const nlohmann::json& options, const char* key,
+                                     std::vector<int64_t> dflt) {
+  if (!options.is_object() || !options.contains(key)) return dflt;
+  const auto& v = options[key];
+  std::vector<int64_t> out;
+  if (v.is_number_integer()) out.push_back(v.get<int64_t>());
+  else if (v.is_array())
+    for (const auto& x : v) {
+      if (!x.is_number_integer() || x.get<int64_t>() <= 0)
+        throw UsageError(std::string("e2e option '") + key + "': expected positive integers");
+      out.push_back(x.get<int64_t>());
+    }
+  else
+    throw UsageError(std::string("e2e option '") + key + "': expected an integer or a list");
+  return out;
+}
+
+std::vector<engine::AttentionMode> modes_option(const nlohmann::json& options) {
+  if (!options.is_object() || !options.contains("modes")) return engine::all_attention_modes();
+  std::vector<engine::AttentionMode> out;
+  for (const auto& x : options["modes"]) {
+    if (!x.is_string()) throw UsageError("e2e option 'modes': expected names");
+    out.push_back(engine::parse_attention_mode(x.get<std::string>()));
+  }
+  return out;
+}
+
+std::vector<int32_t> prefill_sequences(engine::Model& m, engine::KvCache& cache,
+                                       const std::vector<int32_t>& seqs, int64_t context, int64_t chunk,
+                                       uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::vector<int32_t>> prompts(seqs.size());
+  for (auto& p : prompts) {
+    p.resize(size_t(context));
+    for (auto& t : p) t = int32_t(rng() % uint64_t(m.vocab()));
+  }
+  std::vector<int32_t> next(seqs.size(), 0);
+  std::vector<int64_t> done(seqs.size(), 0);
+  std::vector<float> logits;
+  size_t i = 0;
+  while (i < seqs.size()) {
+    // Pack several sequences' chunks into one forward, up to `chunk` rows.
+    std::vector<engine::SeqInput> batch;
+    std::vector<size_t> owner;
+    int64_t rows = 0;
+    for (size_t j = i; j < seqs.size() && rows < chunk; ++j) {
+      const int64_t n = std::min(context - done[j], chunk - rows);
+      if (n <= 0) continue;
+      batch.push_back({seqs[j], prompts[j].data() + done[j], n, done[j] + n == context});
+      owner.push_back(j);
+      rows += n;
+    }
+    m.forward(batch, cache, logits);
+    int64_t li = 0;
+    for (size_t b = 0; b < batch.size(); ++b) {
+      const size_t j = owner[b];
+      done[j] += batch[b].n;
+      if (batch[b].want_logits) {
+        const float* l = logits.data() + li * m.vocab();
+        next[j] = int32_t(std::max_element(l, l + m.vocab()) - l);
+        ++li;
+      }
+    }
+    while (i < seqs.size() && done[i] == context) ++i;
+  }
+  return next;
+}
+
+namespace {
+std::vector<Benchmark> make_suite(const SuiteContext& ctx) {
+  auto holder = std::make_shared<ModelHolder>();
+  holder->cfg = ctx.model;
+  holder->seed = ctx.seed;
+  std::vector<Benchmark> out;
+  for (auto* f : {&prefill_benchmarks, &decode_benchmarks, &offline_benchmarks}) {
+    auto v = (*f)(ctx, holder);
+    out.insert(out.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
+  }
+  auto cap = capacity_benchmarks(ctx);
+  out.insert(out.end(), std::make_move_iterator(cap.begin()), std::make_move_iterator(cap.end()));
+  return out;
+}
+}  // namespace
+
+}  // namespace dsbench::suites::e2e
+
+DSBENCH_REGISTER_SUITE({"e2e",
+                        "the DeepSeek-V3-architecture engine end to end: prefill/decode tokens/s, "
+                        "TTFT/TPOT/ITL, KV bytes per token and concurrency per attention mode",
+                        dsbench::suites::e2e::make_suite});

@@ -1,0 +1,128 @@
+// e2e prefill and decode throughput. Decode reports tokens/s and a roofline fraction computed from
+// the bytes a step really had to read: fixed weights, the routed experts this batch touched, and
+// the cached rows attention read, over the host's measured read bandwidth.
+#include <algorithm>
+#include <chrono>
+
+#include "dsbench/host.h"
+#include "dsbench/stats.h"
+#include "dsbench/trace.h"
+#include "e2e/e2e_common.h"
+
+namespace dsbench::suites::e2e {
+using engine::AttentionMode;
+
+namespace {
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+engine::KvCacheOptions cache_for(const ModelConfig& cfg, AttentionMode mode, int64_t seqs, int64_t tokens) {
+  engine::KvCacheOptions o;
+  o.mode = mode;
+  o.dtype = kernels::DType::kBF16;
+  const int64_t blocks = seqs * ((tokens + o.block_size - 1) / o.block_size + 1);
+  o.budget_bytes = blocks * o.block_size * engine::cache_bytes_per_token(cfg, mode, o.dtype);
+  return o;
+}
+}  // namespace
+
+std::vector<Benchmark> decode_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h) {
+  const std::string skip = engine_skip_reason(ctx.model);
+  const auto batches = int_list_option(ctx.options, "batches",
+                                       ctx.quick ? std::vector<int64_t>{1, 4} : std::vector<int64_t>{1, 2, 4, 8, 16, 32, 64});
+  const int64_t context = int_list_option(ctx.options, "decode_context", {ctx.quick ? 16 : 128}).at(0);
+  const int64_t steps = ctx.quick ? 4 : 24;
+  const double peak_bw = peak_bandwidth_gbps(ctx.host, "cpu");
+  std::vector<AttentionMode> modes = {AttentionMode::kMlaAbsorbed};
+  if (ctx.options.is_object() && ctx.options.contains("modes")) modes = modes_option(ctx.options);
+  std::vector<Benchmark> out;
+  for (AttentionMode mode : modes)
+    for (int64_t batch : batches) {
+      Benchmark b;
+      b.name = "decode";
+      b.params = {{"batch", batch}, {"context", context}, {"mode", engine::to_string(mode)}, {"dtype", "bf16"}};
+      b.unit = "s";
+      b.direction = Direction::kLower;
+      b.skipped = skip;
+      b.measure = [h, mode, batch, context, steps, peak_bw, seed = ctx.seed]() {
+        engine::Model& m = h->get();
+        engine::KvCache cache(h->cfg, cache_for(h->cfg, mode, batch, context + steps + 4));
+        std::vector<int32_t> seqs;
+        for (int64_t i = 0; i < batch; ++i) seqs.push_back(cache.pool().add_sequence());
+        std::vector<int32_t> tok = prefill_sequences(m, cache, seqs, context, 512, seed);
+        std::vector<float> logits;
+        std::vector<engine::SeqInput> in(static_cast<size_t>(batch));
+        Measurement r;
+        std::vector<double> bytes, experts;
+        for (int64_t s = -2; s < steps; ++s) {  // two warm-up steps
+          for (int64_t i = 0; i < batch; ++i) in[size_t(i)] = {seqs[size_t(i)], &tok[size_t(i)], 1, true};
+          engine::ForwardStats fs;
+          const double t0 = now_s();
+          {
+            DSBENCH_TRACE_SCOPE("engine/decode_step");
+            m.forward(in, cache, logits, &fs);
+          }
+          const double t = now_s() - t0;
+          for (int64_t i = 0; i < batch; ++i) {
+            const float* l = logits.data() + i * m.vocab();
+            tok[size_t(i)] = int32_t(std::max_element(l, l + m.vocab()) - l);
+          }
+          if (s < 0) continue;
+          r.samples.push_back(t);
+          bytes.push_back(fs.weight_bytes_read + fs.cache_bytes_read);
+          experts.push_back(double(fs.expert_invocations));
+        }
+        const double med = compute_stats(r.samples).median;
+        const double step_bytes = compute_stats(bytes).median;
+        r.counters["tokens_per_s"] = double(batch) / med;
+        r.counters["bytes"] = step_bytes;
+        r.counters["gbps"] = step_bytes / med / 1e9;
+        r.counters["experts_touched"] = compute_stats(experts).median;
+        if (peak_bw > 0) {
+          r.counters["roofline_fraction"] = step_bytes / (peak_bw * 1e9) / med;
+          r.counters["peak_read_gbps"] = peak_bw;
+        }
+        return r;
+      };
+      out.push_back(std::move(b));
+    }
+  return out;
+}
+
+std::vector<Benchmark> prefill_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h) {
+  const std::string skip = engine_skip_reason(ctx.model);
+  const auto lengths = int_list_option(ctx.options, "prompt_lengths",
+                                       ctx.quick ? std::vector<int64_t>{128} : std::vector<int64_t>{128, 512, 2048, 8192});
+  const int64_t chunk = int_list_option(ctx.options, "prefill_chunk", {512}).at(0);
+  std::vector<Benchmark> out;
+  for (int64_t len : lengths) {
+    Benchmark b;
+    b.name = "prefill";
+    b.params = {{"prompt", len}, {"chunk", chunk}, {"mode", "mla_absorbed"}, {"dtype", "bf16"}};
+    b.unit = "s";
+    b.direction = Direction::kLower;
+    b.skipped = skip;
+    const int reps = ctx.quick ? 1 : (len >= 4096 ? 2 : 3);
+    b.measure = [h, len, chunk, reps, seed = ctx.seed]() {
+      engine::Model& m = h->get();
+      Measurement r;
+      for (int rep = 0; rep < reps; ++rep) {
+        engine::KvCache cache(h->cfg, cache_for(h->cfg, AttentionMode::kMlaAbsorbed, 1, len));
+        std::vector<int32_t> seqs = {cache.pool().add_sequence()};
+        const double t0 = now_s();
+        {
+          DSBENCH_TRACE_SCOPE("engine/prefill");
+          prefill_sequences(m, cache, seqs, len, chunk, seed + uint64_t(rep));
+        }
+        r.samples.push_back(now_s() - t0);
+      }
+      r.counters["tokens_per_s"] = double(len) / compute_stats(r.samples).median;
+      return r;
+    };
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+}  // namespace dsbench::suites::e2e

@@ -1,0 +1,118 @@
+// Dense math kernels of the engine against float64 references: GEMM (own and BLAS paths, fp32 and
+// bf16 weights, ragged shapes), RMSNorm, RoPE/YaRN frequencies, SwiGLU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "dsbench/kernels/activation.h"
+#include "dsbench/kernels/gemm.h"
+#include "dsbench/kernels/norm.h"
+#include "dsbench/kernels/rope.h"
+
+using namespace dsbench::kernels;
+
+namespace {
+struct GemmCase {
+  int64_t m, n, k;
+};
+
+void check_gemm(DType dt, GemmPath path, GemmCase c) {
+  std::mt19937 rng(uint32_t(c.m * 131 + c.n * 7 + c.k));
+  std::uniform_real_distribution<float> u(-1, 1);
+  const int64_t ldx = c.k + 3, ldy = c.n + 5;
+  std::vector<float> x(size_t(c.m * ldx)), wf(size_t(c.n * c.k));
+  for (auto& v : x) v = u(rng);
+  for (auto& v : wf) v = u(rng);
+  std::vector<uint16_t> wb(wf.size());
+  for (size_t i = 0; i < wf.size(); ++i) wb[i] = bf16::from_float(wf[i]);
+  WeightView w{dt == DType::kF32 ? static_cast<const void*>(wf.data()) : wb.data(), dt, c.n, c.k, c.k};
+  std::vector<float> y(size_t(c.m * ldy), std::nanf(""));  // poisoned
+  std::vector<double> ref(size_t(c.m * c.n));
+  gemm_xwt(x.data(), c.m, ldx, w, y.data(), ldy, false, path);
+  gemm_xwt_ref(x.data(), c.m, ldx, w, ref.data());
+  double worst = 0;
+  for (int64_t i = 0; i < c.m; ++i)
+    for (int64_t j = 0; j < c.n; ++j) {
+      const double r = ref[size_t(i * c.n + j)], g = y[size_t(i * ldy + j)];
+      worst = std::max(worst, std::abs(g - r) / (std::sqrt(double(c.k)) * 1.0));
+    }
+  // Weights are exact in both paths (bf16 widened exactly); only fp32 accumulation order differs.
+  EXPECT_LT(worst, 1e-5) << "m=" << c.m << " n=" << c.n << " k=" << c.k;
+  // Accumulate mode adds onto y.
+  std::vector<float> y2(size_t(c.m * ldy), 1.0f);
+  gemm_xwt(x.data(), c.m, ldx, w, y2.data(), ldy, true, path);
+  EXPECT_NEAR(y2[0], 1.0 + ref[0], 1e-4);
+}
+}  // namespace
+
+TEST(Gemm, OwnAndBlasMatchReference) {
+  for (DType dt : {DType::kF32, DType::kBF16})
+    for (GemmPath p : {GemmPath::kOwn, GemmPath::kBlas, GemmPath::kAuto})
+      for (GemmCase c : {GemmCase{1, 37, 64}, GemmCase{3, 64, 70}, GemmCase{5, 130, 33}, GemmCase{17, 9, 512},
+                         GemmCase{64, 100, 96}})
+        check_gemm(dt, p, c);
+}
+
+TEST(RmsNorm, MatchesReference) {
+  const int64_t dim = 77;
+  std::vector<float> x(2 * dim), w(dim), y(2 * dim);
+  for (int64_t i = 0; i < 2 * dim; ++i) x[size_t(i)] = std::sin(double(i)) * 3;
+  for (int64_t i = 0; i < dim; ++i) w[size_t(i)] = 0.5f + float(i) / dim;
+  rms_norm(x.data(), 2, dim, dim, w.data(), 1e-6f, y.data(), dim);
+  for (int r = 0; r < 2; ++r) {
+    double ss = 0;
+    for (int64_t i = 0; i < dim; ++i) ss += double(x[size_t(r * dim + i)]) * x[size_t(r * dim + i)];
+    const double inv = 1.0 / std::sqrt(ss / dim + 1e-6);
+    for (int64_t i = 0; i < dim; ++i)
+      EXPECT_NEAR(y[size_t(r * dim + i)], x[size_t(r * dim + i)] * inv * w[size_t(i)], 1e-5);
+  }
+}
+
+TEST(Rope, PlainFrequenciesAndRotation) {
+  RopeParams p;
+  p.dim = 8;
+  p.theta = 10000;
+  auto f = rope_inv_freq(p);
+  ASSERT_EQ(f.size(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(f[size_t(i)], 1.0 / std::pow(10000.0, 2.0 * i / 8), 1e-7);
+  std::vector<float> v = {1, 0, 1, 0, 0, 1, 0, 1};
+  rope_apply(v.data(), 1, 8, 8, 3, f.data());
+  EXPECT_NEAR(v[0], std::cos(3.0), 1e-6);
+  EXPECT_NEAR(v[1], std::sin(3.0), 1e-6);
+  // A rotation keeps each pair's norm.
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(std::hypot(v[size_t(2 * i)], v[size_t(2 * i + 1)]), 1.0, 1e-6);
+}
+
+TEST(Rope, YarnBlendsLowAndHighFrequencies) {
+  // DeepSeek-V3: dim 64, theta 1e4, factor 40, original 4096, beta 32/1.
+  RopeParams p;
+  p.dim = 64;
+  p.yarn = true;
+  p.factor = 40;
+  p.original_max_position = 4096;
+  auto f = rope_inv_freq(p);
+  RopeParams q = p;
+  q.yarn = false;
+  auto g = rope_inv_freq(q);
+  // correction dims: low = floor(64*ln(4096/(32*2pi))/(2 ln 1e4)) = 10, high = ceil(...beta 1...) = 23.
+  EXPECT_FLOAT_EQ(f[0], g[0]);                 // fast dims extrapolate (unchanged)
+  EXPECT_FLOAT_EQ(f[10], g[10]);
+  EXPECT_NEAR(f[31], g[31] / 40, 1e-12);       // slow dims interpolate (divided by factor)
+  EXPECT_NEAR(f[23], g[23] / 40, 1e-12);
+  EXPECT_LT(f[16], g[16]);
+  EXPECT_GT(f[16], g[16] / 40);
+}
+
+TEST(Activation, SiluMulAndSoftmax) {
+  std::vector<float> gu = {1.0f, -2.0f, 3.0f, 0.5f};  // inter 2: gate {1,-2}, up {3,0.5}
+  std::vector<float> out(2);
+  silu_mul(gu.data(), 1, 2, 4, out.data());
+  EXPECT_NEAR(out[0], 1.0 / (1 + std::exp(-1.0)) * 3, 1e-6);
+  EXPECT_NEAR(out[1], -2.0 / (1 + std::exp(2.0)) * 0.5, 1e-6);
+  std::vector<float> s = {1000, 1000, 999};
+  softmax_inplace(s.data(), 3);
+  EXPECT_NEAR(s[0] + s[1] + s[2], 1.0, 1e-6);
+  EXPECT_NEAR(s[0], s[1], 1e-7);
+}
