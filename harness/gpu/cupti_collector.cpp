@@ -300,8 +300,25 @@ void on_stop(int64_t base_ns, nlohmann::json& events, nlohmann::json& summary) {
   if (!warning.empty()) summary["gpu"]["warning"] = warning;
 }
 
+void on_pause(bool paused) {
+  State& s = state();
+  bool active;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    active = s.active;
+  }
+  if (!active) return;
+  for (CUpti_ActivityKind k : kKinds) {
+    if (paused) {
+      cuptiActivityDisable(k);
+    } else {
+      cuptiActivityEnable(k);
+    }
+  }
+}
+
 const bool kRegistered = [] {
-  trace::set_gpu_collector({on_start, on_stop});
+  trace::set_gpu_collector({on_start, on_stop, on_pause});
   return true;
 }();
 

@@ -217,6 +217,40 @@ nlohmann::json stop_and_write(const std::filesystem::path& path) {
   return summary;
 }
 
+void discard() {
+  g_enabled.store(false);
+  Registry& r = registry();
+  GpuCollector collector;
+  {
+    std::lock_guard<std::mutex> lock(r.mu);
+    collector = r.collector;
+    for (const auto& bp : r.buffers) {
+      std::lock_guard<std::mutex> block(bp->mu);
+      bp->spans.clear();
+    }
+  }
+  if (collector.on_stop) {
+    nlohmann::json events = nlohmann::json::array(), summary = nlohmann::json::object();
+    collector.on_stop(g_base_ns.load(), events, summary);
+  }
+}
+
+void set_paused(bool paused) {
+  GpuCollector collector;
+  {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mu);
+    collector = r.collector;
+  }
+  if (paused) {
+    g_enabled.store(false);
+    if (collector.on_pause) collector.on_pause(true);
+  } else {
+    if (collector.on_pause) collector.on_pause(false);
+    g_enabled.store(true);
+  }
+}
+
 double ns_to_trace_us(int64_t ns) {
   // Chrome trace timestamps are microseconds; keep nanosecond resolution as a fraction.
   return static_cast<double>(ns) / 1000.0;

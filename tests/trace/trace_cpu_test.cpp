@@ -180,3 +180,35 @@ TEST(TraceCpu, UnwritablePathThrows) {
   { tr::Scope s("x"); }
   EXPECT_ANY_THROW(tr::stop_and_write("/proc/definitely/not/writable/trace.json"));
 }
+
+TEST(TraceOverhead, InterleavesTracedAndUntracedRounds) {
+  namespace tr = dsbench::trace;
+  // Without an outer session: traced rounds see tracing on, untraced rounds off.
+  int traced = 0, untraced = 0;
+  auto work = [&] {
+    if (tr::enabled()) ++traced; else ++untraced;
+    tr::Scope s("work");
+    return tr::enabled() ? 50.0 : 100.0;
+  };
+  tr::OverheadResult r = tr::measure_overhead(work, 3);
+  EXPECT_EQ(traced, 3);
+  EXPECT_EQ(untraced, 3);
+  EXPECT_DOUBLE_EQ(r.traced, 50.0);
+  EXPECT_DOUBLE_EQ(r.untraced, 100.0);
+  EXPECT_DOUBLE_EQ(r.ratio, 0.5);
+  EXPECT_FALSE(tr::enabled());
+  EXPECT_EQ(r.to_json()["trace_overhead_ratio"], 0.5);
+
+  // Inside an outer session: the untraced rounds pause it, and it resumes afterwards; the scratch
+  // spans of the measurement stay in the outer trace only from traced rounds.
+  tr::start();
+  traced = untraced = 0;
+  tr::measure_overhead(work, 2);
+  EXPECT_TRUE(tr::enabled());
+  EXPECT_EQ(traced, 2);
+  EXPECT_EQ(untraced, 2);
+  fs::path path = temp_trace("overhead.trace.json");
+  json summary = tr::stop_and_write(path);
+  EXPECT_EQ(summary["cpu_spans"], 2);
+  fs::remove_all(path.parent_path());
+}

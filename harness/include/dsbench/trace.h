@@ -43,6 +43,8 @@ class Scope {
 struct GpuCollector {
   std::function<void()> on_start;
   std::function<void(int64_t base_ns, nlohmann::json& events, nlohmann::json& summary)> on_stop;
+  // Optional: stop/resume collecting without ending the session (measure_overhead).
+  std::function<void(bool paused)> on_pause;
 };
 void set_gpu_collector(GpuCollector c);
 
@@ -56,6 +58,22 @@ void set_thread_name(const std::string& name);
 int64_t base_ns();
 // Chrome trace timestamps are microseconds (fractional, so nanoseconds survive).
 double ns_to_trace_us(int64_t ns);
+
+// Tracing overhead, measured in one run: `throughput` runs one workload (e.g. an e2e decode batch)
+// and returns its throughput (items/s). It is called `rounds` times traced and `rounds` times
+// untraced, interleaved; ratio = median traced / median untraced (1.0 = free, 0.9 = 10% slower).
+// When no trace session is active, traced rounds use a scratch session that is discarded; when
+// one is active (--trace), untraced rounds pause it (CPU spans and the GPU collector).
+struct OverheadResult {
+  double traced = 0, untraced = 0, ratio = 0;
+  int rounds = 0;
+  nlohmann::json to_json() const;
+};
+OverheadResult measure_overhead(const std::function<double()>& throughput, int rounds = 3);
+// Ends the current session without writing anything (scratch sessions).
+void discard();
+// Pauses or resumes recording in the current session.
+void set_paused(bool paused);
 
 }  // namespace dsbench::trace
 
