@@ -41,6 +41,8 @@ struct State {
   uint64_t extra_buffers = 0;  // allocated beyond the preallocated pool
   bool active = false;
   bool callbacks_registered = false;
+  // Added to CUPTI timestamps when CUPTI could not stamp with the trace clock itself.
+  int64_t clock_offset = 0;
   std::string warning;
 };
 
@@ -189,10 +191,16 @@ void CUPTIAPI buffer_completed(CUcontext ctx, uint32_t stream_id, uint8_t* buffe
                                size_t valid_size) {
   std::vector<trace::ActivityRecord> local;
   CUpti_Activity* rec = nullptr;
+  const int64_t offset = state().clock_offset;
   while (valid_size > 0 &&
          cuptiActivityGetNextRecord(buffer, valid_size, &rec) == CUPTI_SUCCESS) {
     trace::ActivityRecord r;
-    if (convert(rec, r)) local.push_back(std::move(r));
+    if (!convert(rec, r)) continue;
+    if (offset != 0) {  // zero stays zero: it marks a missing timestamp
+      if (r.start_ns) r.start_ns += offset;
+      if (r.end_ns) r.end_ns += offset;
+    }
+    local.push_back(std::move(r));
   }
   size_t dropped = 0;
   if (cuptiActivityGetNumDroppedRecords(ctx, stream_id, &dropped) != CUPTI_SUCCESS) dropped = 0;
@@ -253,8 +261,13 @@ void on_start() {
   try {
     route_nvtx_to_cupti();
     if (!s.callbacks_registered) {
-      // Stamping with the trace clock puts GPU records on the same time base as CPU spans.
-      DSBENCH_CUPTI_CHECK(cuptiActivityRegisterTimestampCallback(trace_clock));
+      // Stamping with the trace clock puts GPU records on the same time base as CPU spans. An
+      // older CUPTI without the callback stamps with its own clock: measure the offset instead.
+      if (cuptiActivityRegisterTimestampCallback(trace_clock) != CUPTI_SUCCESS) {
+        uint64_t cupti_now = 0;
+        DSBENCH_CUPTI_CHECK(cuptiGetTimestamp(&cupti_now));
+        s.clock_offset = trace::now_ns() - static_cast<int64_t>(cupti_now);
+      }
       DSBENCH_CUPTI_CHECK(cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed));
       s.callbacks_registered = true;
     }
