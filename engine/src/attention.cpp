@@ -136,17 +136,21 @@ void mla_attention(const ModelConfig& cfg, const LayerWeights& w, int64_t layer,
 
   // Projections: q (through the q_lora bottleneck and its norm), latent + rope key.
   s.q.resize(size_t(T * d.nh * d.qk));
+  s.kva.resize(size_t(T * d.row));
+  // The two down-projections of the same input run as one grouped product.
+  kernels::GemmProblem down[2];
+  down[0] = {h, T, H, w.kv_a.view(), s.kva.data(), d.row, false};
   if (w.q_lora) {
     const int64_t ql = w.q_a.n;
     s.qa.resize(size_t(T * ql));
-    kernels::gemm_xwt(h, T, H, w.q_a.view(), s.qa.data(), ql);
+    down[1] = {h, T, H, w.q_a.view(), s.qa.data(), ql, false};
+    kernels::gemm_xwt_grouped(down, 2);
     rms_norm_rows(s.qa.data(), T, ql, ql, w.q_a_norm.data(), eps, s.qa.data(), ql);
     kernels::gemm_xwt(s.qa.data(), T, ql, w.q_b.view(), s.q.data(), d.nh * d.qk);
   } else {
-    kernels::gemm_xwt(h, T, H, w.q.view(), s.q.data(), d.nh * d.qk);
+    down[1] = {h, T, H, w.q.view(), s.q.data(), d.nh * d.qk, false};
+    kernels::gemm_xwt_grouped(down, 2);
   }
-  s.kva.resize(size_t(T * d.row));
-  kernels::gemm_xwt(h, T, H, w.kv_a.view(), s.kva.data(), d.row);
   rms_norm_rows(s.kva.data(), T, d.kvl, d.row, w.kv_a_norm.data(), eps, s.kva.data(), d.row);
 #pragma omp parallel for schedule(static) if (T > 16)
   for (int64_t t = 0; t < T; ++t) {

@@ -202,7 +202,6 @@ void Model::forward(const std::vector<SeqInput>& batch, KvCache& cache, std::vec
     s.wts.resize(size_t(T * K));
     kernels::moe_gate(gcfg, s.router_logits.data(), T, lw.router_bias.empty() ? nullptr : lw.router_bias.data(),
                       s.ids.data(), s.wts.data());
-    if (cfg_.n_shared_experts > 0) run_mlp(lw.shared, s.h.data(), T, H, s.gu, s.act, s.x.data(), true);
     s.buckets.assign(size_t(E), {});
     for (int64_t t = 0; t < T; ++t)
       for (int64_t k = 0; k < K; ++k) {
@@ -210,20 +209,61 @@ void Model::forward(const std::vector<SeqInput>& batch, KvCache& cache, std::vec
         if (e < 0 || e >= E) throw Error("moe_gate returned expert id " + std::to_string(e));
         s.buckets[size_t(e)].push_back({int32_t(t), s.wts[size_t(t * K + k)]});
       }
-    // Tokens grouped by expert: each touched expert's weights are read once for all its tokens.
+    // Tokens grouped by expert: each touched expert's weights are read once for all its tokens,
+    // and all experts (shared included) run as one grouped product per projection.
+    struct Part {
+      const Expert* e;
+      int64_t expert, m, x_off, gu_off, act_off;
+    };
+    std::vector<Part> parts;
+    int64_t rows = 0, gu_len = 0, act_len = 0;
+    if (cfg_.n_shared_experts > 0) {
+      parts.push_back({&lw.shared, -1, T, 0, 0, 0});
+      gu_len += T * lw.shared.gate_up.n;
+      act_len += T * lw.shared.down.k;
+    }
     for (int64_t e = 0; e < E; ++e) {
-      const auto& b = s.buckets[size_t(e)];
-      if (b.empty()) continue;
+      const int64_t m = int64_t(s.buckets[size_t(e)].size());
+      if (!m) continue;
       ++expert_calls;
-      const int64_t m = int64_t(b.size());
-      s.hb.resize(size_t(m * H));
-      s.y.resize(size_t(m * H));
-      for (int64_t i = 0; i < m; ++i)
-        std::memcpy(s.hb.data() + i * H, s.h.data() + int64_t(b[size_t(i)].first) * H, size_t(H) * 4);
-      run_mlp(lw.experts[size_t(e)], s.hb.data(), m, H, s.gu, s.act, s.y.data(), false);
-      for (int64_t i = 0; i < m; ++i) {
+      const Expert& ex = lw.experts[size_t(e)];
+      parts.push_back({&ex, e, m, rows, gu_len, act_len});
+      rows += m;
+      gu_len += m * ex.gate_up.n;
+      act_len += m * ex.down.k;
+    }
+    s.hb.resize(size_t(rows * H));
+    s.y.resize(size_t(rows * H));
+    s.gu.resize(size_t(gu_len));
+    s.act.resize(size_t(act_len));
+    std::vector<kernels::GemmProblem> probs(parts.size());
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const Part& p = parts[i];
+      const float* xin = s.h.data();
+      if (p.expert >= 0) {
+        const auto& b = s.buckets[size_t(p.expert)];
+        for (int64_t r = 0; r < p.m; ++r)
+          std::memcpy(s.hb.data() + (p.x_off + r) * H, s.h.data() + int64_t(b[size_t(r)].first) * H, size_t(H) * 4);
+        xin = s.hb.data() + p.x_off * H;
+      }
+      probs[i] = {xin, p.m, H, p.e->gate_up.view(), s.gu.data() + p.gu_off, p.e->gate_up.n, false};
+    }
+    kernels::gemm_xwt_grouped(probs.data(), int64_t(probs.size()));
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const Part& p = parts[i];
+      const int64_t inter = p.e->down.k;
+      kernels::silu_mul(s.gu.data() + p.gu_off, p.m, inter, 2 * inter, s.act.data() + p.act_off);
+      // The shared expert adds straight into the residual; routed outputs are weighted below.
+      if (p.expert < 0) probs[i] = {s.act.data() + p.act_off, p.m, inter, p.e->down.view(), s.x.data(), H, true};
+      else probs[i] = {s.act.data() + p.act_off, p.m, inter, p.e->down.view(), s.y.data() + p.x_off * H, H, false};
+    }
+    kernels::gemm_xwt_grouped(probs.data(), int64_t(probs.size()));
+    for (const Part& p : parts) {
+      if (p.expert < 0) continue;
+      const auto& b = s.buckets[size_t(p.expert)];
+      for (int64_t i = 0; i < p.m; ++i) {
         float* xr = s.x.data() + int64_t(b[size_t(i)].first) * H;
-        const float* yr = s.y.data() + i * H;
+        const float* yr = s.y.data() + (p.x_off + i) * H;
         const float wgt = b[size_t(i)].second;
 #pragma omp simd
         for (int64_t j = 0; j < H; ++j) xr[j] += wgt * yr[j];

@@ -122,6 +122,26 @@ void own_gemm(const float* x, int64_t m, int64_t ldx, const WT* w, int64_t n, in
   }
 }
 
+template <class WT>
+void own_rows(const float* x, int64_t m, int64_t ldx, const WT* w, int64_t n0, int64_t n1, int64_t k,
+              int64_t ldw, float* y, int64_t ldy, bool acc) {
+  for (int64_t b0 = n0; b0 < n1; b0 += kNr) {
+    const int nr = int(std::min(kNr, n1 - b0));
+    for (int64_t m0 = 0; m0 < m; m0 += kMr) {
+      const int mr = int(std::min(kMr, m - m0));
+      const float* xp = x + m0 * ldx;
+      const WT* wp = w + b0 * ldw;
+      float* yp = y + m0 * ldy + b0;
+      switch (nr) {
+        case 4: micro_m<4>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
+        case 3: micro_m<3>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
+        case 2: micro_m<2>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
+        default: micro_m<1>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
+      }
+    }
+  }
+}
+
 void widen_rows(const uint16_t* w, int64_t rows, int64_t k, int64_t ldw, float* out) {
   for (int64_t r = 0; r < rows; ++r) {
     const uint16_t* src = w + r * ldw;
@@ -170,6 +190,42 @@ void blas_gemm(const float* x, int64_t m, int64_t ldx, const WeightView& w, floa
 void blas_single_threaded() {
   static std::once_flag once;
   std::call_once(once, [] { openblas_set_num_threads(1); });
+}
+
+void gemm_xwt_grouped(const GemmProblem* problems, int64_t count) {
+  // Work items: 16 weight rows of one small-m problem each (the unit a thread streams).
+  constexpr int64_t kRowsPerItem = 16;
+  struct Item {
+    int32_t p;
+    int64_t n0, n1;
+  };
+  std::vector<Item> items;
+  double work = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const GemmProblem& q = problems[i];
+    if (q.m <= 0 || q.w.n <= 0) continue;
+    if (q.w.dtype != DType::kF32 && q.w.dtype != DType::kBF16)
+      throw std::invalid_argument("gemm_xwt_grouped: weights must be fp32 or bf16");
+    if (q.m > gemm_small_m_limit()) {
+      gemm_xwt(q.x, q.m, q.ldx, q.w, q.y, q.ldy, q.accumulate, GemmPath::kBlas);
+      continue;
+    }
+    for (int64_t n0 = 0; n0 < q.w.n; n0 += kRowsPerItem)
+      items.push_back({int32_t(i), n0, std::min(q.w.n, n0 + kRowsPerItem)});
+    work += double(q.m) * double(q.w.n) * double(q.w.k);
+  }
+  const int64_t n_items = int64_t(items.size());
+#pragma omp parallel for schedule(static) if (work >= double(kMinParallelWork))
+  for (int64_t it = 0; it < n_items; ++it) {
+    const Item& t = items[size_t(it)];
+    const GemmProblem& q = problems[t.p];
+    if (q.w.dtype == DType::kF32)
+      own_rows(q.x, q.m, q.ldx, static_cast<const float*>(q.w.data), t.n0, t.n1, q.w.k, q.w.ld, q.y, q.ldy,
+               q.accumulate);
+    else
+      own_rows(q.x, q.m, q.ldx, static_cast<const uint16_t*>(q.w.data), t.n0, t.n1, q.w.k, q.w.ld, q.y,
+               q.ldy, q.accumulate);
+  }
 }
 
 int64_t gemm_small_m_limit() { return g_small_m_limit.load(std::memory_order_relaxed); }

@@ -42,5 +42,6 @@ std::vector<Benchmark> decode_benchmarks(const SuiteContext& ctx, std::shared_pt
 std::vector<Benchmark> prefill_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
 std::vector<Benchmark> offline_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
 std::vector<Benchmark> capacity_benchmarks(const SuiteContext& ctx);
+std::vector<Benchmark> gemm_benchmarks(const SuiteContext& ctx);
 
 }  // namespace dsbench::suites::e2e

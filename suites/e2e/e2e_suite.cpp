@@ -100,8 +100,10 @@ std::vector<Benchmark> make_suite(const SuiteContext& ctx) {
     auto v = (*f)(ctx, holder);
     out.insert(out.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
   }
-  auto cap = capacity_benchmarks(ctx);
-  out.insert(out.end(), std::make_move_iterator(cap.begin()), std::make_move_iterator(cap.end()));
+  for (auto* f : {&capacity_benchmarks, &gemm_benchmarks}) {
+    auto v = (*f)(ctx);
+    out.insert(out.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
+  }
   return out;
 }
 }  // namespace

@@ -29,6 +29,21 @@ struct WeightView {
 void gemm_xwt(const float* x, int64_t m, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
               bool accumulate = false, GemmPath path = GemmPath::kAuto);
 
+// One product of a grouped call: y = x W^T (+ y when accumulate).
+struct GemmProblem {
+  const float* x = nullptr;
+  int64_t m = 0, ldx = 0;
+  WeightView w;
+  float* y = nullptr;
+  int64_t ldy = 0;
+  bool accumulate = false;
+};
+// Runs many independent products (the touched experts of a MoE layer, or projections sharing an
+// input) in ONE parallel region over all their weight-row blocks, so a decode step pays one fork/
+// join per group instead of one per matrix. Problems with m above gemm_small_m_limit() go through
+// gemm_xwt's BLAS path one after another.
+void gemm_xwt_grouped(const GemmProblem* problems, int64_t count);
+
 // The m at or below which kAuto takes the own kernel (measured crossover; see docs/engine.md).
 int64_t gemm_small_m_limit();
 void set_gemm_small_m_limit(int64_t m);
