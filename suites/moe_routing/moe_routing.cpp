@@ -70,6 +70,7 @@ Benchmark balance_benchmark(const ModelConfig& m, const kernels::GateConfig& g, 
       return b;
     }
     b.params["trace"] = o.trace;
+    b.params.erase("layers");  // the trace decides which layers exist
   }
   SourceOptions so;
   so.zipf_s = o.zipf_s;
@@ -104,7 +105,7 @@ Benchmark bias_balancing_benchmark(const kernels::GateConfig& g, const MoeSuiteO
   BalanceSimOptions bo;
   bo.steps = o.steps;
   bo.tokens_per_step = o.tokens_per_step;
-  bo.gamma = o.gamma;
+  bo.gamma = float(o.gamma);
   bo.zipf_s = o.zipf_s;
   bo.noise = o.noise;
   bo.seed = seed;
@@ -276,7 +277,7 @@ std::vector<Benchmark> make_benchmarks(const SuiteContext& ctx) {
     co.elem_bytes = kernels::dtype_bytes(o.dispatch_dtype);
     co.balance_steps = ctx.quick ? 150 : 400;
     co.tokens_per_step = ctx.quick ? 256 : 512;
-    co.gamma = o.gamma;
+    co.gamma = float(o.gamma);
     co.seed = seed;
     Benchmark b;
     b.name = "compare/standard_vs_deepseekmoe";

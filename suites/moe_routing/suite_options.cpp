@@ -53,7 +53,7 @@ MoeSuiteOptions parse_suite_options(const nlohmann::json& o, bool quick) {
   if (o.contains("zipf_s")) r.zipf_s = num(o, "zipf_s", 0.0, 10.0);
   if (o.contains("dirichlet_alpha")) r.dirichlet_alpha = num(o, "dirichlet_alpha", 1e-3, 1e3);
   if (o.contains("noise")) r.noise = num(o, "noise", 1e-3, 100.0);
-  if (o.contains("gamma")) r.gamma = float(num(o, "gamma", 1e-7, 1.0));
+  if (o.contains("gamma")) r.gamma = num(o, "gamma", 0.0, 1.0);
   if (o.contains("steps")) r.steps = int(integer(o, "steps", 1, 1000000));
   if (o.contains("tokens_per_step")) r.tokens_per_step = integer(o, "tokens_per_step", 1, 1 << 24);
   if (o.contains("tokens")) r.tokens = integer(o, "tokens", 1, 1 << 24);

@@ -16,7 +16,7 @@ struct MoeSuiteOptions {
   double zipf_s = 1.0;
   double dirichlet_alpha = 0.3;
   double noise = 1.0;
-  float gamma = 0.001f;       // bias update speed
+  double gamma = 0.001;       // bias update speed
   int steps = 500;            // balancing simulation steps
   int64_t tokens_per_step = 1024;
   int64_t tokens = 4096;      // tokens per batch window (metrics)
