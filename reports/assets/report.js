@@ -103,10 +103,10 @@
 
   // Generic sweep charts: benchmarks of one family ("decode_attention/...") against the numeric
   // parameter that varies, one series per variant. Covers latency/GB/s vs context, tokens/s vs batch.
-  function familyCharts(parent, suite) {
+  function familyCharts(parent, suite, used) {
     const fams = new Map();
     for (const b of suite.benchmarks) {
-      if (b.skipped || medianOf(b) === null) continue;
+      if (b.skipped || medianOf(b) === null || used.has(b)) continue;  // already charted by the suite
       const fam = b.name.split('/')[0];
       if (!fams.has(fam)) fams.set(fam, []);
       fams.get(fam).push(b);
@@ -132,12 +132,30 @@
           const vals = new Set(benches.map((b) => JSON.stringify((b.params || {})[k])));
           return vals.size === 1;
         });
+        // A parameter that follows x (replicas = experts + redundant) would make one series per
+        // point: leave it out of the labels too.
+        const follows = [...distinct.keys()].filter((k) => {
+          if (k === xKey || constant.includes(k)) return false;
+          const byX = new Map();
+          for (const b of benches) {
+            const x = (b.params || {})[xKey], v = JSON.stringify((b.params || {})[k]);
+            if (!byX.has(x)) byX.set(x, new Set());
+            byX.get(x).add(v);
+          }
+          return [...byX.values()].every((set) => set.size === 1);
+        });
         for (const b of benches) {
           if (!isNum((b.params || {})[xKey])) continue;
           const rest = b.name.slice(fam.length).replace(/^\//, '');
-          const label = [rest, paramsText(b.params, [xKey].concat(constant))].filter(Boolean).join(' ') || fam;
+          let label = [rest, paramsText(b.params, [xKey].concat(constant, follows))].filter(Boolean).join(' ') || fam;
+          if (label.length > 60) label = label.slice(0, 59) + '\u2026';
           if (!groups.has(label)) groups.set(label, []);
           groups.get(label).push(b);
+        }
+        // A sweep needs a series with two points or more; otherwise bars say it better.
+        if ([...groups.values()].every((g) => g.length < 2)) {
+          medianBars(parent, suite, fam, benches);
+          continue;
         }
         const labels = [...groups.keys()].slice(0, 10);
         const more = groups.size > labels.length ? ' (' + (groups.size - labels.length) + ' more series in the table)' : '';
@@ -156,13 +174,18 @@
           safeChart(() => lineChart(parent, { title: title, sub: suite.name + (fixed ? ' \u00b7 ' + fixed : '') + more, xLabel: xKey,
             yLabel: mname === 'median' ? unit : munit, unit: mname === 'median' ? unit : '', xs: xs, series: series }));
         }
-      } else if (benches.length >= 2 && benches.every((b) => b.unit === benches[0].unit)) {
-        safeChart(() => barChart(parent, { title: fam + ': median ' + benches[0].unit, sub: suite.name,
-          labels: benches.map((b) => benchLabel(b).slice(fam.length).replace(/^\//, '') || b.name),
-          unit: benches[0].unit, yLabel: benches[0].unit,
-          series: [{ label: 'median', values: benches.map(medianOf) }] }));
+      } else {
+        medianBars(parent, suite, fam, benches);
       }
     }
+  }
+  function medianBars(parent, suite, fam, benches) {
+    if (benches.length < 2 || !benches.every((b) => b.unit === benches[0].unit)) return;
+    const shown = benches.slice(0, 40);
+    safeChart(() => barChart(parent, { title: fam + ': median ' + benches[0].unit, sub: suite.name,
+      labels: shown.map((b) => benchLabel(b).slice(fam.length).replace(/^\//, '') || b.name),
+      unit: benches[0].unit, yLabel: benches[0].unit,
+      series: [{ label: 'median', values: shown.map(medianOf) }] }));
   }
 
   // Generic charts of a benchmark's free-form `data`: numeric arrays, matrices, {x, y} series.
@@ -239,7 +262,7 @@
     const special = SUITE_CHARTS[suite.name];
     let used = new Set();
     if (special) safeChart(() => { used = special(charts, suite) || used; });
-    familyCharts(charts, suite);
+    familyCharts(charts, suite, used);
     const withData = suite.benchmarks.filter((b) => !b.skipped && b.data && typeof b.data === 'object' && !used.has(b));
     if (withData.length) {
       const det = h('details', { open: '' }, [h('summary', null, ['Benchmark data (' + withData.length + ' benchmarks)'])]);

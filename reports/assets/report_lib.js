@@ -202,9 +202,15 @@
         const s = spec.xLabels[v];
         return s === undefined ? '' : s.length > 14 ? s.slice(0, 13) + '\u2026' : s;
       });
-      if (n > 8) xAxis.rotate = -45;
+      const longest = Math.max(...spec.xLabels.map((l) => Math.min(14, l.length)));
+      if (n > 8 || n * longest > 48) {
+        xAxis.rotate = -40;
+        xAxis.size = 30 + 5.5 * longest;
+      }
     } else if (!spec.xTime) {
       xAxis.values = (u, splits) => splits.map(fmtTick);
+      // A short sweep gets a tick at each measured point (1024, 4096, ...), not at 1.5.
+      if (xs.length <= 12) xAxis.splits = () => xs;
     }
     const scales = { x: { time: !!spec.xTime } };
     if (xLog) { scales.x.distr = 3; scales.x.log = 2; }

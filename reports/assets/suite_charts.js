@@ -58,16 +58,20 @@
           xLabel: 'step', xLog: false, xs: xs, series: [{ label: 'bias spread', ys: d.bias_spread }] }));
       }
     }
-    // GPU load balance per layer before and after expert-parallel placement (EPLB).
-    for (const b of byPrefix(suite, 'placement')) {
-      const d = b.data;
-      if (!d || !numArr(d.balancedness_before) || !numArr(d.balancedness_after)) continue;
-      used.add(b);
-      const layers = numArr(d.layers) && d.layers.length === d.balancedness_before.length ? d.layers : d.balancedness_before.map((_, k) => k);
-      safeChart(() => barChart(parent, { title: 'GPU load balance per layer, before and after placement (' + (b.params.redundant || 0) + ' redundant)',
-        sub: label(b) + '; balancedness = mean/max GPU load, higher is better',
+    // GPU load balance per layer before and after expert-parallel placement (EPLB), one group of
+    // bars per layer: contiguous placement, then EPLB at each redundancy level.
+    const placements = byPrefix(suite, 'placement').filter((b) => b.data && numArr(b.data.balancedness_before) &&
+      numArr(b.data.balancedness_after) && b.data.balancedness_after.length === b.data.balancedness_before.length);
+    if (placements.length) {
+      const d0 = placements[0].data;
+      const layers = numArr(d0.layers) && d0.layers.length === d0.balancedness_before.length ? d0.layers : d0.balancedness_before.map((_, k) => k);
+      const same = placements.filter((b) => b.data.balancedness_after.length === layers.length).slice(0, 5);
+      same.forEach((b) => used.add(b));
+      safeChart(() => barChart(parent, { title: 'GPU load balance per layer, before and after EPLB placement',
+        sub: 'balancedness = mean/max GPU load, higher is better; ' + paramsText(placements[0].params, ['redundant', 'replicas']),
         labels: layers.map((l) => 'layer ' + l), yLabel: 'balancedness',
-        series: [{ label: 'before', values: d.balancedness_before }, { label: 'after', values: d.balancedness_after }] }));
+        series: [{ label: 'contiguous', values: d0.balancedness_before }].concat(same.map((b) => ({
+          label: 'EPLB +' + (isNum(b.params.redundant) ? b.params.redundant : '?') + ' redundant', values: b.data.balancedness_after }))) }));
     }
     // Node-limited routing: nodes-per-token histograms with and without the limit.
     for (const b of byPrefix(suite, 'routing')) {
@@ -133,20 +137,74 @@
     return used;
   };
 
-  // ---- kv_cache -------------------------------------------------------------------------------
+  // Bars of one value per benchmark, categories by one param and a series per another
+  // (e.g. bytes per token: models x cache kinds). Returns the benchmarks drawn.
+  function groupedBars(parent, benches, catKey, seriesKey, value, title, sub, unit) {
+    benches = benches.filter((b) => value(b) !== null);
+    if (benches.length < 2) return [];
+    const cats = [...new Set(benches.map((b) => String(b.params[catKey])))].slice(0, 24);
+    const sers = [...new Set(benches.map((b) => String(b.params[seriesKey])))].slice(0, 6);
+    const series = sers.map((sv) => ({ label: sv, values: cats.map((cv) => {
+      const b = benches.find((x) => String(x.params[catKey]) === cv && String(x.params[seriesKey]) === sv);
+      return b ? value(b) : null;
+    }) }));
+    safeChart(() => barChart(parent, { title: title, sub: sub, labels: cats, unit: unit, yLabel: unit || '', series: series }));
+    return benches;
+  }
+
+  // Percentile counters named <metric>_p50_s / _p90_s / _p99_s (or _ms): TTFT, TPOT, ITL.
+  function percentileCounters(parent, suite) {
+    for (const b of measured(suite)) {
+      const metrics = new Map();
+      for (const k of Object.keys(b.counters || {})) {
+        const m = /^(.*)_p(50|90|99)_(s|ms)$/.exec(k);
+        if (!m || !isNum(b.counters[k])) continue;
+        if (!metrics.has(m[1])) metrics.set(m[1], {});
+        metrics.get(m[1])['p' + m[2]] = b.counters[k] * (m[3] === 's' ? 1e3 : 1);
+      }
+      if (!metrics.size) continue;
+      const names = [...metrics.keys()];
+      safeChart(() => barChart(parent, { title: 'Latency percentiles (ms)', sub: b.name + ' {' + paramsText(b.params) + '}',
+        labels: names, yLabel: 'ms', series: ['p50', 'p90', 'p99'].map((p) => ({ label: p,
+          values: names.map((n) => (isNum(metrics.get(n)[p]) ? metrics.get(n)[p] : null)) })) }));
+    }
+  }
+
+  // ---- e2e --------------------------------------------------------------------------------------
+  L.suiteCharts.e2e = function (parent, suite) {
+    const used = new Set();
+    const bytes = measured(suite).filter((b) => b.name === 'cache_bytes_per_token');
+    groupedBars(parent, bytes, 'model', 'mode', (b) => medianOf(b),
+      'KV cache bytes per token by cache mode and model', 'measured from the engine allocator', 'B').forEach((b) => used.add(b));
+    const conc = measured(suite).filter((b) => b.name === 'max_concurrency');
+    groupedBars(parent, conc, 'model', 'mode', (b) => medianOf(b),
+      'Concurrent requests at a fixed KV memory budget', conc.length ? paramsText(conc[0].params, ['mode', 'model']) : '', 'requests')
+      .forEach((b) => used.add(b));
+    percentileCounters(parent, suite);
+    latencyPercentiles(parent, suite);
+    return used;
+  };
+
+  // ---- kv_cache ---------------------------------------------------------------------------------
   L.suiteCharts.kv_cache = function (parent, suite) {
     const used = new Set();
-    // KV bytes per token by attention type and model (analytic and measured figures).
-    const bpt = measured(suite).filter((b) => /bytes_per_token/.test(b.name) || b.unit === 'B/token' ||
-      counter(b, 'bytes_per_token') !== null || counter(b, 'kv_bytes_per_token') !== null);
-    if (bpt.length >= 2) {
-      const val = (b) => (counter(b, 'kv_bytes_per_token') !== null ? counter(b, 'kv_bytes_per_token')
-        : counter(b, 'bytes_per_token') !== null ? counter(b, 'bytes_per_token') : medianOf(b));
-      const rows = bpt.slice(0, 40);
-      safeChart(() => barChart(parent, { title: 'KV cache bytes per token', sub: 'by attention type and model',
-        labels: rows.map((b) => [b.params.model, b.params.attention || b.params.attention_type || b.params.mode, b.params.dtype]
-          .filter((x) => x !== undefined).join(' ') || b.name),
-        unit: 'B', yLabel: 'bytes/token', series: [{ label: 'bytes per token', values: rows.map(val) }] }));
+    // kv_bytes/<kind>: params model, kind, dtype; counters bytes_per_token (analytic) and
+    // allocator_bytes_per_token (measured from the engine's allocator).
+    const kv = measured(suite).filter((b) => /^kv_bytes\//.test(b.name) && b.params && b.params.kind !== undefined);
+    const dtypes = [...new Set(kv.map((b) => b.params.dtype))];
+    const dtype = dtypes.includes('bf16') ? 'bf16' : dtypes[0];
+    const val = (b) => (counter(b, 'bytes_per_token') !== null ? counter(b, 'bytes_per_token') : medianOf(b));
+    groupedBars(parent, kv.filter((b) => b.params.dtype === dtype), 'model', 'kind', val,
+      'KV cache bytes per token by attention type and model', 'dtype ' + dtype + '; all layers', 'B').forEach((b) => used.add(b));
+    const alloc = kv.filter((b) => b.params.dtype === dtype && counter(b, 'allocator_bytes_per_token') !== null);
+    if (alloc.length >= 2) {
+      groupedBars(parent, alloc, 'model', 'kind', (b) => counter(b, 'allocator_bytes_per_token'),
+        'KV bytes per token measured from the allocator', 'dtype ' + dtype + '; should equal the analytic figure', 'B');
+    }
+    if (dtypes.length > 1) {
+      const model = kv.find((b) => /deepseek-v3/.test(String(b.params.model))) ? 'deepseek-v3' : String(kv[0].params.model);
+      groupedBars(parent, kv.filter((b) => String(b.params.model) === model), 'kind', 'dtype', val,
+        'KV bytes per token by dtype: ' + model, 'all layers', 'B');
     }
     return used;
   };

@@ -59,9 +59,11 @@ export function richRun(seed, slow = 1.0) {
           roofline_fraction: Math.min(1, bytes / t / 1e9 / 21.5) } }));
     }
   }
-  for (const [model, v] of [['deepseek-v3', 70272], ['llama-3.3-70b', 327680]]) {
-    kv.push(bench(rand, 'kv_bytes_per_token/analytic', { model, attention: model === 'deepseek-v3' ? 'mla' : 'gqa' },
-      v, { unit: 'B', n: 1 }));
+  // kv_bytes/<kind> as the kv_cache suite writes them (analytic, one sample).
+  for (const [model, kind, v] of [['deepseek-v3', 'mla_absorbed', 70272], ['deepseek-v3', 'mla_naive', 61 * 128 * 320 * 2],
+    ['deepseek-v3', 'mha', 61 * 128 * 320 * 2], ['llama-3.3-70b', 'gqa', 327680], ['llama-3.3-70b', 'mha', 80 * 64 * 256 * 2]]) {
+    kv.push(bench(rand, 'kv_bytes/' + kind, { model, kind, dtype: 'bf16', layers: 61 }, v,
+      { unit: 'bytes', n: 1, counters: { bytes_per_token: v, allocator_bytes_per_token: v } }));
   }
   kv.push({ name: 'decode_attention/mla_absorbed', params: { context: 4096, batch: 1, dtype: 'bf16', device: 'cuda' },
     unit: 's', direction: 'lower', samples: [], stats: stats([0]), counters: {}, skipped: 'no CUDA device' });
@@ -113,7 +115,15 @@ export function richRun(seed, slow = 1.0) {
     output_tokens: 64, chunks: 64, ttft_s: 0.01 + 0.004 * rand(), e2el_s: 0.13 + 0.02 * rand(), tpot_s: 0.002 });
   serving.push(bench(rand, 'output_throughput', sp, 7000 / slow, { unit: 'tok/s', direction: 'higher', n: 1,
     counters: { completed: 64, failed: 0, request_throughput: 110 }, data: { summary: { completed: 64 }, requests } }));
-  const e2e = [];
+  const e2e = [
+    bench(rand, 'offline', { requests: 8 }, 2.0, { counters: { ttft_p50_s: 0.5, ttft_p90_s: 0.8, ttft_p99_s: 0.9,
+      tpot_p50_s: 0.05, tpot_p90_s: 0.07, tpot_p99_s: 0.08 }, data: { ttft_s: [0.4, 0.5, 0.6, 0.9], tpot_s: [0.05, 0.05, 0.06, 0.08] } }),
+  ];
+  for (const model of ['dsv3-tiny', 'deepseek-v3']) {
+    for (const [mode, v] of [['mla_absorbed', 1280], ['mla_naive', 1280], ['mha_cache', 10240]]) {
+      e2e.push(bench(rand, 'cache_bytes_per_token', { model, mode, dtype: 'bf16' }, v * (model === 'deepseek-v3' ? 55 : 1), { unit: 'bytes', n: 1 }));
+    }
+  }
   for (const batch of [1, 4, 16]) {
     for (const prompt of [128, 1024]) {
       e2e.push(bench(rand, 'decode_throughput', { batch, prompt_len: prompt }, 40 * batch / (1 + prompt / 4096) / slow,

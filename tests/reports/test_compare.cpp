@@ -211,6 +211,16 @@ TEST(CompareCli, ExitCodesFollowTheGate) {
                                    (dir / "slow.json").string() + " --format xml", dir);
   EXPECT_EQ(bad_opt.code, 2);
   EXPECT_NE(bad_opt.err.find("--format"), std::string::npos) << bad_opt.err;
+  // scripts/gate.sh wraps the same exit codes and can write the Markdown table for CI.
+  std::string gate = "DSBENCH='" + std::string(DSBENCH_EXE) + "' DSBENCH_GATE_MD='" +
+                     (dir / "gate.md").string() + "' bash scripts/gate.sh ";
+  EXPECT_EQ(std::system((gate + (dir / "base.json").string() + " " + (dir / "same.json").string() +
+                         " >/dev/null 2>&1").c_str()) >> 8, 0);
+  EXPECT_EQ(std::system((gate + (dir / "base.json").string() + " " + (dir / "slow.json").string() +
+                         " >/dev/null 2>&1").c_str()) >> 8, 1);
+  EXPECT_NE(test::read_file(dir / "gate.md").find("gate FAILED"), std::string::npos);
+  EXPECT_EQ(std::system((gate + (dir / "base.json").string() + " " + (dir / "missing.json").string() +
+                         " >/dev/null 2>&1").c_str()) >> 8, 2);
   auto help = test::run_dsbench("compare --help", dir);
   EXPECT_EQ(help.code, 0);
   EXPECT_NE(help.out.find("--threshold"), std::string::npos);
