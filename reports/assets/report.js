@@ -79,7 +79,10 @@
       { label: 'better', value: (r) => r.b.direction },
     ];
     for (const k of counterKeys.slice(0, 12)) {
-      cols.push({ label: k, value: (r) => counter(r.b, k), text: (r) => k === 'bytes' ? fmtBytes(counter(r.b, k)) : fmtNum(counter(r.b, k)), num: true });
+      cols.push({ label: k, value: (r) => counter(r.b, k), num: true, text: (r) => {
+        const v = counter(r.b, k);
+        return k === 'bytes' ? fmtBytes(v) : isNum(v) && Number.isInteger(v) && Math.abs(v) < 1e15 ? String(v) : fmtNum(v);
+      } });
     }
     if (cmpByKey) {
       cols.push({ label: 'baseline', value: (r) => r.cmp && r.cmp.base_median, text: (r) => r.cmp ? fmtValue(r.cmp.base_median, r.cmp.unit) : 'new', num: true });
@@ -189,7 +192,7 @@
   }
 
   // Generic charts of a benchmark's free-form `data`: numeric arrays, matrices, {x, y} series.
-  function dataCharts(parent, b, budget) {
+  function dataCharts(parent, tableParent, b, budget, tables) {
     const label = benchLabel(b);
     const numArr = (a) => Array.isArray(a) && a.length >= 2 && a.every((v) => isNum(v) || v === null);
     const matrix = (a) => Array.isArray(a) && a.length >= 2 && a.every((r) => numArr(r)) &&
@@ -220,25 +223,39 @@
         return;
       }
       if (Array.isArray(node)) {
-        if (node.length >= 2 && node.every((r) => r && typeof r === 'object' && !Array.isArray(r))) {
-          // Rows of records (per layer, per step): scalar fields as lines against the row key,
-          // and a field that is an equal-length number array in every row as a heatmap.
-          const keys = Object.keys(node[0]);
-          const xKey = ROW_KEYS.find((k) => keys.includes(k) && node.every((r) => isNum(r[k])));
-          const scalars = keys.filter((k) => k !== xKey && node.every((r) => isNum(r[k])));
+        if (node.length >= 1 && node.every((r) => r && typeof r === 'object' && !Array.isArray(r))) {
+          // Rows of records (per layer, per model): a table of their scalar fields; scalar
+          // numbers as lines against a varying row key; a field that is an equal-length number
+          // array in every row as a heatmap; nested records walked in turn.
+          const keys = [...new Set(node.flatMap((r) => Object.keys(r)))];
+          const scalarKeys = keys.filter((k) => node.every((r) => r[k] === undefined || r[k] === null || typeof r[k] !== 'object'));
+          const xKey = ROW_KEYS.find((k) => node.every((r) => isNum(r[k])) && new Set(node.map((r) => r[k])).size === node.length);
+          const numKeys = scalarKeys.filter((k) => k !== xKey && node.every((r) => isNum(r[k])));
           const rowNames = node.map((r, i) => (xKey ? r[xKey] : i));
+          if (scalarKeys.length && tables.left > 0) {
+            tables.left--;
+            const box = h('div', { className: 'data-table' }, [h('h4', null, [title + ' (' + node.length + ' rows)']), h('div', { className: 'sub' }, [label])]);
+            tableParent.appendChild(box);
+            table(box, scalarKeys.slice(0, 14).map((k) => ({ label: k, value: (r) => r[k], num: node.every((r) => isNum(r[k]) || r[k] === undefined),
+              text: (r) => (r[k] === undefined || r[k] === null ? '-' : isNum(r[k]) ? fmtNum(r[k], 6) : String(r[k])) })), node.slice(0, 200));
+          }
           for (const k of keys) {
-            if (budget.left > 0 && node.every((r) => numArr(r[k]) && r[k].length === node[0][k].length)) {
+            if (budget.left > 0 && node.length >= 2 && node.every((r) => numArr(r[k]) && r[k].length === node[0][k].length)) {
               budget.left--;
               safeChart(() => heatmap(parent, { title: title + '[].' + k, sub: label, matrix: node.map((r) => r[k]),
                 rowNames: rowNames, rowLabel: xKey || 'row', colLabel: k }));
             }
           }
-          if (scalars.length && budget.left > 0) {
+          if (xKey && numKeys.length && node.length >= 2 && budget.left > 0) {
             budget.left--;
-            safeChart(() => lineChart(parent, { title: title + '[] by ' + (xKey || 'row'), sub: label,
-              xLabel: xKey || 'row', xs: xKey ? rowNames : rowNames.map((_, i) => i), xLog: false,
-              series: scalars.slice(0, 6).map((k) => ({ label: k, ys: node.map((r) => r[k]) })) }));
+            safeChart(() => lineChart(parent, { title: title + '[] by ' + xKey, sub: label,
+              xLabel: xKey, xs: rowNames, xLog: false,
+              series: numKeys.slice(0, 6).map((k) => ({ label: k, ys: node.map((r) => r[k]) })) }));
+          }
+          for (const k of keys) {
+            if (scalarKeys.includes(k)) continue;
+            const nested = node[0][k];
+            if (nested && typeof nested === 'object' && !numArr(nested)) walk(nested, path.concat('0', k), depth + 1);
           }
           return;
         }
@@ -269,8 +286,11 @@
       const dcharts = h('div', { className: 'charts' });
       det.appendChild(dcharts);
       sec.appendChild(det);
-      const budget = { left: 24 };
-      for (const b of withData) dataCharts(dcharts, b, budget);
+      const budget = { left: 24 }, tables = { left: 12 };
+      const dtables = h('div');
+      det.appendChild(dtables);
+      for (const b of withData) dataCharts(dcharts, dtables, b, budget, tables);
+      if (!dcharts.childNodes.length) dcharts.remove();
       if (budget.left <= 0) det.appendChild(h('p', { className: 'note' }, ['Chart limit reached; the rest of the data is in the result file.']));
     }
     if (!charts.childNodes.length) charts.remove();

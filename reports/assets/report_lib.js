@@ -189,6 +189,7 @@
         const align = spec.grouped ? 0 : nser === 2 ? (i === 0 ? -1 : 1) : 0;
         ser.paths = uPlot.paths.bars({ size: [spec.grouped ? 0.9 : nser === 2 ? 0.4 : 0.7, 60], align: align });
         ser.fill = color + 'cc';
+        if (spec.yLog) ser.fillTo = (u) => u.scales.y.min;  // a log axis has no zero to grow from
         ser.points = { show: false };
       }
       series.push(ser);
@@ -216,7 +217,7 @@
     if (xLog) { scales.x.distr = 3; scales.x.log = 2; }
     if (spec.xLabels) scales.x.range = () => [-0.6, spec.xLabels.length - 0.4];
     if (spec.bars) scales.y = { range: (u, mn, mx) => [Math.min(0, mn), mx > 0 ? mx * 1.08 : 1] };
-    if (spec.yLog) scales.y = { distr: 3 };
+    if (spec.yLog) scales.y = { distr: 3, log: 10 };
     const hooks = {};
     if (spec.marks && spec.marks.length) {
       hooks.draw = [(u) => {
@@ -255,8 +256,12 @@
     // spec: {title, sub, labels, series:[{label, values}], unit, yLabel}. One or two series are
     // bars (two side by side); three to six are grouped bars placed around each category.
     const n = spec.labels.length, k = Math.min(spec.series.length, 6);
+    // Values spanning more than two decades (bytes per token across models) get a log axis.
+    const vals = spec.series.flatMap((s) => s.values).filter((v) => isNum(v) && v > 0);
+    const yLog = spec.yLog !== undefined ? spec.yLog : vals.length > 1 &&
+      vals.length === spec.series.flatMap((s) => s.values).filter(isNum).length && Math.max(...vals) / Math.min(...vals) > 100;
     const base = { title: spec.title, sub: spec.sub, unit: spec.unit, yLabel: spec.yLabel, xLabel: spec.xLabel || '',
-      xLabels: spec.labels.map(String), bars: true, xLog: false };
+      xLabels: spec.labels.map(String), bars: true, xLog: false, yLog: yLog };
     if (k <= 2) {
       return lineChart(parent, Object.assign(base, { xs: spec.labels.map((_, i) => i),
         series: spec.series.map((s) => ({ label: s.label, ys: s.values })) }));
