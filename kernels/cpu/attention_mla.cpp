@@ -1,0 +1,203 @@
+// CPU decode attention for MLA over a paged latent cache ([c_KV | k_pe] rows):
+// naive (per-head K/V materialised with W_UK/W_UV) and absorbed (attention in latent space).
+// Both are GEMM-shaped: all heads against a chunk of tokens at once, in register-tiled fp32.
+#include <algorithm>
+#include <cmath>
+
+#include "attention_internal.h"
+
+namespace dsbench::kernels {
+
+using detail::WorkItem;
+
+namespace {
+
+// Loads tokens [t, t+n) of sequence b (any blocks) as fp32 rows of width `row` into dst.
+void load_rows(const MlaDecodeArgs& a, int b, int64_t t, int n, int row, float* dst) {
+  const int bs = a.seqs.block_size;
+  const int32_t* table = a.seqs.block_table + int64_t(b) * a.seqs.max_blocks_per_seq;
+  for (int i = 0; i < n; ++i) {
+    const int64_t ti = t + i;
+    detail::load_f32(detail::row_ptr(a.latent, table[ti / bs], int(ti % bs), 0), a.latent.dtype,
+                     row, dst + int64_t(i) * row);
+  }
+}
+
+// out[b][h][e] = sum_c w_uv[h][e][c] * o_lat[b][h][c]
+void apply_w_uv(const MlaDecodeArgs& a, const float* o_lat) {
+  const int H = a.heads, R = a.kv_lora_rank, V = a.v_head_dim;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < a.seqs.batch; ++b)
+    for (int h = 0; h < H; ++h) {
+      const float* o = o_lat + (int64_t(b) * H + h) * R;
+      float* out = a.out + (int64_t(b) * H + h) * V;
+      for (int e = 0; e < V; ++e) out[e] = detail::dot(a.w_uv + (int64_t(h) * V + e) * R, o, R);
+    }
+}
+
+// ---- absorbed ----------------------------------------------------------------------------------
+
+constexpr int kAbsorbChunk = 64;  // tokens per GEMM pair (bounded by the block size too)
+
+void absorbed_item(const MlaDecodeArgs& a, const WorkItem& it, const float* q_abs, float* m,
+                   float* l, float* acc, float* s) {
+  const int H = a.heads, R = a.kv_lora_rank, Rr = R + a.qk_rope_head_dim;
+  const int bs = a.seqs.block_size;
+  const int32_t* table = a.seqs.block_table + int64_t(it.b) * a.seqs.max_blocks_per_seq;
+  const int64_t ld = a.latent.token_stride;
+  detail::init_state(H, R, m, l, acc);
+  for (int64_t t = it.t0; t < it.t1;) {
+    const int s0 = int(t % bs);
+    const int n = int(std::min<int64_t>({int64_t(kAbsorbChunk), bs - s0, it.t1 - t}));
+    const void* rows = detail::row_ptr(a.latent, table[t / bs], s0, 0);
+    // S[h][i] = scale * q_abs[h] . row[i]  (all heads share each row: GEMM, not GEMV)
+    detail::gemm_nt(H, n, Rr, q_abs, Rr, rows, a.latent.dtype, ld, s, kAbsorbChunk, a.scale);
+    detail::softmax_update(0, H, n, s, kAbsorbChunk, m, l, acc, R);
+    // acc[h] += P[h] . c_KV  (the value is the latent itself)
+    detail::gemm_nn_acc(H, R, n, s, kAbsorbChunk, rows, a.latent.dtype, ld, acc, R);
+    t += n;
+  }
+}
+
+// ---- naive -------------------------------------------------------------------------------------
+
+constexpr int kNaiveChunk = 128;  // tokens whose per-head K/V are materialised together
+
+struct NaiveShape {
+  int hc;  // heads materialised together
+};
+
+NaiveShape naive_shape(const MlaDecodeArgs& a) {
+  int hc = std::max(1, 512 / std::max(a.qk_nope_head_dim, a.v_head_dim));
+  while (a.heads % hc) --hc;
+  return {hc};
+}
+
+// w [H][dim][R] -> panels [H/hc][R][hc*dim], so each head chunk's B operand is contiguous.
+void transpose_panels(const float* w, int H, int dim, int R, int hc, float* out) {
+#pragma omp parallel for schedule(static)
+  for (int p = 0; p < H / hc; ++p) {
+    float* panel = out + int64_t(p) * R * hc * dim;
+    for (int hl = 0; hl < hc; ++hl)
+      for (int d = 0; d < dim; ++d) {
+        const float* src = w + (int64_t(p * hc + hl) * dim + d) * R;
+        for (int c = 0; c < R; ++c) panel[int64_t(c) * hc * dim + hl * dim + d] = src[c];
+      }
+  }
+}
+
+void naive_item(const MlaDecodeArgs& a, const WorkItem& it, int hc, const float* wk_panels,
+                const float* wv_panels, float* m, float* l, float* acc, float* scratch) {
+  const int H = a.heads, R = a.kv_lora_rank, P = a.qk_rope_head_dim, Rr = R + P;
+  const int Dn = a.qk_nope_head_dim, V = a.v_head_dim;
+  float* cf = scratch;                               // [chunk][Rr]
+  float* kn = cf + int64_t(kNaiveChunk) * Rr;        // [chunk][hc*Dn]
+  float* vn = kn + int64_t(kNaiveChunk) * hc * Dn;   // [chunk][hc*V]
+  float* s = vn + int64_t(kNaiveChunk) * hc * V;     // [hc][chunk]
+  const float* qn = a.q_nope + int64_t(it.b) * H * Dn;
+  const float* qp = a.q_pe + int64_t(it.b) * H * P;
+  detail::init_state(H, V, m, l, acc);
+  for (int64_t t = it.t0; t < it.t1; t += kNaiveChunk) {
+    const int n = int(std::min<int64_t>(kNaiveChunk, it.t1 - t));
+    load_rows(a, it.b, t, n, Rr, cf);
+    for (int h0 = 0; h0 < H; h0 += hc) {
+      // K_nope of heads h0..h0+hc for n tokens: [n][hc*Dn] = c_KV [n][R] . W_UK^T panel
+      std::fill(kn, kn + int64_t(n) * hc * Dn, 0.0f);
+      detail::gemm_nn_acc(n, hc * Dn, R, cf, Rr, wk_panels + int64_t(h0 / hc) * R * hc * Dn,
+                          DType::kF32, int64_t(hc) * Dn, kn, int64_t(hc) * Dn);
+      for (int hl = 0; hl < hc; ++hl) {
+        const int h = h0 + hl;
+        for (int i = 0; i < n; ++i) {
+          const float* ki = kn + int64_t(i) * hc * Dn + hl * Dn;
+          s[hl * kNaiveChunk + i] =
+              a.scale * (detail::dot(qn + int64_t(h) * Dn, ki, Dn) +
+                         detail::dot(qp + int64_t(h) * P, cf + int64_t(i) * Rr + R, P));
+        }
+      }
+      detail::softmax_update(h0, hc, n, s, kNaiveChunk, m, l, acc, V);
+      std::fill(vn, vn + int64_t(n) * hc * V, 0.0f);
+      detail::gemm_nn_acc(n, hc * V, R, cf, Rr, wv_panels + int64_t(h0 / hc) * R * hc * V,
+                          DType::kF32, int64_t(hc) * V, vn, int64_t(hc) * V);
+      for (int hl = 0; hl < hc; ++hl) {
+        float* __restrict ah = acc + int64_t(h0 + hl) * V;
+        for (int i = 0; i < n; ++i) {
+          const float p = s[hl * kNaiveChunk + i];
+          const float* vi = vn + int64_t(i) * hc * V + hl * V;
+#pragma omp simd
+          for (int d = 0; d < V; ++d) ah[d] += p * vi[d];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void decode_attention_mla_absorbed(const MlaDecodeArgs& a) {
+  validate(a);
+  const int B = a.seqs.batch, H = a.heads, R = a.kv_lora_rank, P = a.qk_rope_head_dim;
+  const int Rr = R + P, Dn = a.qk_nope_head_dim;
+  // q_abs[b][h] = [W_UK_h^T q_nope_h | q_pe_h]
+  float* q_abs = detail::workspace(3, size_t(B) * H * Rr);
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h) {
+      float* __restrict qa = q_abs + (int64_t(b) * H + h) * Rr;
+      const float* qn = a.q_nope + (int64_t(b) * H + h) * Dn;
+      std::fill(qa, qa + R, 0.0f);
+      for (int d = 0; d < Dn; ++d) {
+        const float x = qn[d];
+        const float* w = a.w_uk + (int64_t(h) * Dn + d) * R;
+#pragma omp simd
+        for (int c = 0; c < R; ++c) qa[c] += x * w[c];
+      }
+      std::copy(a.q_pe + (int64_t(b) * H + h) * P, a.q_pe + (int64_t(b) * H + h + 1) * P, qa + R);
+    }
+  const std::vector<WorkItem> items = detail::plan_splits(a.seqs, 256);
+  const int64_t n_items = int64_t(items.size());
+  float* m = detail::workspace(0, size_t(n_items * H));
+  float* l = detail::workspace(1, size_t(n_items * H));
+  float* acc = detail::workspace(2, size_t(n_items * H * R));
+  const size_t scratch_n = size_t(H) * kAbsorbChunk;
+#pragma omp parallel
+  {
+    float* scratch = detail::workspace(7, scratch_n);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < n_items; ++i) {
+      const WorkItem& it = items[size_t(i)];
+      absorbed_item(a, it, q_abs + int64_t(it.b) * H * Rr, m + i * H, l + i * H, acc + i * H * R,
+                    scratch);
+    }
+  }
+  float* o_lat = detail::workspace(4, size_t(B) * H * R);
+  detail::combine_splits(items, B, H, R, m, l, acc, o_lat);
+  apply_w_uv(a, o_lat);
+}
+
+void decode_attention_mla_naive(const MlaDecodeArgs& a) {
+  validate(a);
+  const int H = a.heads, R = a.kv_lora_rank, P = a.qk_rope_head_dim, Rr = R + P;
+  const int Dn = a.qk_nope_head_dim, V = a.v_head_dim;
+  const int hc = naive_shape(a).hc;
+  float* wk = detail::workspace(5, size_t(H) * Dn * R);
+  float* wv = detail::workspace(6, size_t(H) * V * R);
+  transpose_panels(a.w_uk, H, Dn, R, hc, wk);
+  transpose_panels(a.w_uv, H, V, R, hc, wv);
+  const std::vector<WorkItem> items = detail::plan_splits(a.seqs, 256);
+  const int64_t n_items = int64_t(items.size());
+  float* m = detail::workspace(0, size_t(n_items * H));
+  float* l = detail::workspace(1, size_t(n_items * H));
+  float* acc = detail::workspace(2, size_t(n_items * H * V));
+  const size_t scratch_n =
+      size_t(kNaiveChunk) * (Rr + size_t(hc) * Dn + size_t(hc) * V) + size_t(hc) * kNaiveChunk;
+#pragma omp parallel
+  {
+    float* scratch = detail::workspace(7, scratch_n);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < n_items; ++i)
+      naive_item(a, items[size_t(i)], hc, wk, wv, m + i * H, l + i * H, acc + i * H * V, scratch);
+  }
+  detail::combine_splits(items, a.seqs.batch, H, V, m, l, acc, a.out);
+}
+
+}  // namespace dsbench::kernels
