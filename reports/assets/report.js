@@ -138,7 +138,8 @@
         // A parameter that follows x (replicas = experts + redundant) would make one series per
         // point: leave it out of the labels too.
         const follows = [...distinct.keys()].filter((k) => {
-          if (k === xKey || constant.includes(k)) return false;
+          // Only numeric ones: a label such as engine=null must never be merged away.
+          if (k === xKey || constant.includes(k) || !distinct.get(k).all) return false;
           const byX = new Map();
           for (const b of benches) {
             const x = (b.params || {})[xKey], v = JSON.stringify((b.params || {})[k]);
@@ -185,8 +186,12 @@
   function medianBars(parent, suite, fam, benches) {
     if (benches.length < 2 || !benches.every((b) => b.unit === benches[0].unit)) return;
     const shown = benches.slice(0, 40);
-    safeChart(() => barChart(parent, { title: fam + ': median ' + benches[0].unit, sub: suite.name,
-      labels: shown.map((b) => benchLabel(b).slice(fam.length).replace(/^\//, '') || b.name),
+    // Label each bar by what tells it apart: the name past the family and the varying params.
+    const keys = [...new Set(shown.flatMap((b) => Object.keys(b.params || {})))];
+    const same = keys.filter((k) => new Set(shown.map((b) => JSON.stringify((b.params || {})[k]))).size === 1);
+    const fixed = paramsText(shown[0].params, keys.filter((k) => !same.includes(k)));
+    safeChart(() => barChart(parent, { title: fam + ': median ' + benches[0].unit, sub: suite.name + (fixed ? ' \u00b7 ' + fixed : ''),
+      labels: shown.map((b) => [b.name.slice(fam.length).replace(/^\//, ''), paramsText(b.params, same)].filter(Boolean).join(' ') || b.name),
       unit: benches[0].unit, yLabel: benches[0].unit,
       series: [{ label: 'median', values: shown.map(medianOf) }] }));
   }

@@ -211,7 +211,7 @@
     } else if (!spec.xTime) {
       xAxis.values = (u, splits) => splits.map(fmtTick);
       // A short sweep gets a tick at each measured point (1024, 4096, ...), not at 1.5.
-      if (xs.length <= 12) xAxis.splits = () => xs;
+      if (xs.length <= 12 && xs.every(Number.isInteger)) xAxis.splits = () => xs;
     }
     const scales = { x: { time: !!spec.xTime } };
     if (xLog) { scales.x.distr = 3; scales.x.log = 2; }
