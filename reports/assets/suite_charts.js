@@ -206,6 +206,46 @@
       groupedBars(parent, kv.filter((b) => String(b.params.model) === model), 'kind', 'dtype', val,
         'KV bytes per token by dtype: ' + model, 'all layers', 'B');
     }
+    // decode_attention/<kind>: latency vs context, one line per attention kind, one chart per
+    // (shape, batch, dtype); GB/s and roofline fraction for the smallest batch of each shape.
+    const dec = measured(suite).filter((b) => /^decode_attention\/(mha|gqa|mqa|mla_naive|mla_absorbed)$/.test(b.name) &&
+      isNum(b.params.context) && medianOf(b) !== null);
+    const combos = new Map();
+    for (const b of dec) {
+      const key = JSON.stringify([b.params.shape, b.params.batch, b.params.dtype]);
+      if (!combos.has(key)) combos.set(key, []);
+      combos.get(key).push(b);
+    }
+    const order = [...combos.entries()].filter(([, bs]) => new Set(bs.map((b) => b.params.context)).size >= 2)
+      .sort(([a], [c]) => {
+        const [sa, ba, da] = JSON.parse(a), [sc, bc, dc] = JSON.parse(c);
+        return String(sa).localeCompare(String(sc)) || (da === 'bf16' ? 0 : 1) - (dc === 'bf16' ? 0 : 1) || (ba || 0) - (bc || 0);
+      }).slice(0, 8);
+    const firstBatch = new Map();
+    for (const [key, bs] of order) {
+      const [shape, batch, dt] = JSON.parse(key);
+      bs.forEach((b) => used.add(b));
+      const xs = [...new Set(bs.map((b) => b.params.context))].sort((a, c) => a - c);
+      const kinds = [...new Set(bs.map((b) => b.name.split('/')[1]))];
+      const line = (get) => kinds.map((k) => ({ label: k, ys: xs.map((x) => {
+        const b = bs.find((y) => y.name.endsWith('/' + k) && y.params.context === x);
+        return b ? get(b) : null;
+      }) }));
+      const what = [shape, batch !== undefined ? 'batch ' + batch : '', dt].filter(Boolean).join(', ');
+      safeChart(() => lineChart(parent, { title: 'Decode attention latency vs context (' + what + ')', sub: 'median per call; lower is better',
+        xLabel: 'context', unit: 's', yLabel: 's', xs: xs, series: line(medianOf) }));
+      if (!firstBatch.has(shape)) {
+        firstBatch.set(shape, true);
+        if (bs.some((b) => counter(b, 'gbps') !== null)) {
+          safeChart(() => lineChart(parent, { title: 'Decode attention GB/s vs context (' + what + ')', sub: 'bytes it must read / median time',
+            xLabel: 'context', yLabel: 'GB/s', xs: xs, series: line((b) => counter(b, 'gbps')) }));
+        }
+        if (bs.some((b) => counter(b, 'roofline_fraction') !== null)) {
+          safeChart(() => lineChart(parent, { title: 'Roofline fraction vs context (' + what + ')', sub: 'ideal time from measured peaks / median time',
+            xLabel: 'context', yLabel: 'fraction', xs: xs, series: line((b) => counter(b, 'roofline_fraction')) }));
+        }
+      }
+    }
     return used;
   };
 })();
