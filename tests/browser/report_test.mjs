@@ -33,6 +33,20 @@ try {
   process.exit(SKIP);
 }
 
+// The vendored chart library must be the version package.json pins (npm run vendor-uplot).
+for (const f of ['uPlot.iife.min.js', 'uPlot.min.css']) {
+  if (!fs.existsSync(path.join(root, 'node_modules', 'uplot', 'dist', f))) {
+    console.log(`SKIP: node_modules/uplot missing under ${root} (run npm ci)`);
+    process.exit(SKIP);
+  }
+  const vendored = fs.readFileSync(path.join(root, 'reports', 'assets', f));
+  const pinned = fs.readFileSync(path.join(root, 'node_modules', 'uplot', 'dist', f));
+  if (!vendored.equals(pinned)) {
+    console.log(`FAIL reports/assets/${f} differs from node_modules/uplot/dist/${f}: run npm run vendor-uplot`);
+    process.exit(1);
+  }
+}
+
 fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(out, { recursive: true });
 const failures = [];
