@@ -91,6 +91,13 @@ writeJson(path.join(out, 'hostile.json'), hostileRun());
 check(sh(['report', path.join(out, 'hostile.json'), '--baseline', path.join(out, 'hostile.json'),
   '-o', path.join(out, 'hostile.html')]) === 0, 'dsbench report on hostile strings');
 pages.push({ name: 'hostile', minCharts: 1, hostile: true });
+// 3b. The trend page over hostile results.
+fs.mkdirSync(path.join(out, 'hostile-nightly'));
+for (const [i, ts] of [[0, '2026-11-01T02:00:00Z'], [1, '2026-11-02T02:00:00Z']]) {
+  writeJson(path.join(out, 'hostile-nightly', `h${i}.json`), Object.assign(hostileRun(), { started_at: ts }));
+}
+check(sh(['history', path.join(out, 'hostile-nightly'), '-o', path.join(out, 'hostile-trend.html')]) === 0, 'dsbench history on hostile strings');
+pages.push({ name: 'hostile-trend', minCharts: 1, hostile: true });
 // 4. A trend over twelve nightlies with a step.
 fs.mkdirSync(path.join(out, 'nightly'));
 for (let i = 0; i < 12; i++) writeJson(path.join(out, 'nightly', `2026-11-${String(i + 1).padStart(2, '0')}-n${i}.json`), nightly(i));
@@ -145,10 +152,10 @@ try {
     check(blank.length === 0, `${p.name}: every chart drew on its canvas ${blank.length ? JSON.stringify(blank) : ''}`);
     for (const t of p.expectText || []) check(res.text.includes(t), `${p.name}: shows "${t}"`);
     if (p.hostile) {
-      check(res.pwned === undefined && dialogs === 0, 'hostile: no injected script ran');
-      check(res.imgs === 0, 'hostile: no injected element exists');
-      check(res.scripts === 5, `hostile: only the page's own 5 script elements (${res.scripts})`);
-      check(res.text.includes(HOSTILE.slice(0, 40)), 'hostile: the strings are shown as text');
+      check(res.pwned === undefined && dialogs === 0, `${p.name}: no injected script ran`);
+      check(res.imgs === 0, `${p.name}: no injected element exists`);
+      check(res.scripts === 5, `${p.name}: only the page's own 5 script elements (${res.scripts})`);
+      check(res.text.includes(HOSTILE.slice(0, 40)), `${p.name}: the strings are shown as text`);
     }
     await page.screenshot({ path: path.join(out, p.name + '.png'), fullPage: true });
     console.log(`     screenshot ${path.join(out, p.name + '.png')}`);
