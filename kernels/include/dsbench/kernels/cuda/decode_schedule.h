@@ -16,9 +16,10 @@ struct DecodeSchedule {
   int max_seq_len = 0;
 };
 
-// Pure policy (testable without a device). About four CTAs per SM in all (two resident, two
-// waves) balances varlen batches without making the combine's partials large; chunks are at
-// least 256 tokens so short contexts are not split needlessly.
+// Pure policy (testable without a device). About eight CTAs per SM in all (two resident, four
+// waves): varlen chunks differ in length, and more, shorter chunks shrink the last wave's idle
+// tail, while the combine's partials stay a few percent of the cache bytes at FlashMLA shapes.
+// Chunks are at least 256 tokens so short contexts are not split needlessly.
 inline DecodeSchedule decode_schedule_for_sms(const int32_t* host_seq_lens, int batch,
                                               int ctas_per_split, int num_sms) {
   if (!host_seq_lens || batch <= 0) throw std::invalid_argument("decode schedule: empty batch");
@@ -31,7 +32,7 @@ inline DecodeSchedule decode_schedule_for_sms(const int32_t* host_seq_lens, int 
     total += host_seq_lens[b];
     max_len = std::max(max_len, int(host_seq_lens[b]));
   }
-  const int64_t target = int64_t(num_sms) * 4;
+  const int64_t target = int64_t(num_sms) * 8;
   const int64_t slots = int64_t(batch) * ctas_per_split;
   const int64_t per_seq = std::max<int64_t>(1, (target + slots - 1) / slots);
   const int64_t mean = (total + batch - 1) / batch;
