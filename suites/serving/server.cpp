@@ -294,6 +294,7 @@ net::awaitable<bool> Server::Impl::generate(std::shared_ptr<Conn> conn, Endpoint
       }
     }
     if (finish != FinishReason::kNone || st->client_gone) break;
+    if (!st->events.empty()) continue;  // more arrived while writing: no wake-up will come for them
     error_code ec;
     st->signal.expires_at(net::steady_timer::time_point::max());
     co_await st->signal.async_wait(net::redirect_error(net::use_awaitable, ec));
@@ -309,8 +310,8 @@ net::awaitable<bool> Server::Impl::generate(std::shared_ptr<Conn> conn, Endpoint
     std::lock_guard lk(active_mu);
     active.erase(id);
   }
-  if (finish == FinishReason::kNone) {
-    backend->cancel(id);  // client gone or write failed: free its KV blocks now
+  if (finish == FinishReason::kNone || !write_ok) {
+    if (finish == FinishReason::kNone) backend->cancel(id);  // client gone: free its KV blocks now
     ++n_cancelled;
     co_return false;
   }
