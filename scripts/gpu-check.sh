@@ -33,7 +33,7 @@ exe="$BUILD/dsbench"
 step "CUDA and trace tests"
 tests_ok=1
 timeout 300 "$BUILD/tests/test_cuda" --gtest_output="json:$DEST/test_cuda.json" || tests_ok=0
-timeout 120 "$BUILD/tests/test_trace" --gtest_output="json:$DEST/test_trace.json" || tests_ok=0
+timeout 120 "$BUILD/tests/trace/test_trace" --gtest_output="json:$DEST/test_trace.json" || tests_ok=0
 
 step "MLA-absorbed decode, FlashMLA shapes"
 # Keys are suite/name{params} with params in key order (see docs/cuda.md).
