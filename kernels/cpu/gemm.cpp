@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <type_traits>
 #include <stdexcept>
 #include <vector>
 
@@ -96,6 +97,49 @@ inline void micro_m(int mr, const float* x, int64_t ldx, const WT* w, int64_t ld
 constexpr int64_t kNr = 4, kMr = 4;
 constexpr int64_t kMinParallelWork = int64_t(1) << 16;
 
+// All m rows of x against one block of nr <= 4 weight rows (wp, row stride ldw); y at column 0.
+template <class WT>
+void block_tiles(const float* x, int64_t m, int64_t ldx, const WT* wp, int64_t ldw, int nr, int64_t k,
+                 float* y, int64_t ldy, bool acc) {
+  for (int64_t m0 = 0; m0 < m; m0 += kMr) {
+    const int mr = int(std::min(kMr, m - m0));
+    const float* xp = x + m0 * ldx;
+    float* yp = y + m0 * ldy;
+    switch (nr) {
+      case 4: micro_m<4>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
+      case 3: micro_m<3>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
+      case 2: micro_m<2>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
+      default: micro_m<1>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
+    }
+  }
+}
+
+// Widens `rows` bf16 weight rows to fp32 (exact).
+void widen_rows(const uint16_t* w, int64_t rows, int64_t k, int64_t ldw, float* out);
+
+// Rows [n0, n1) of W against all m rows of x. With more than one m tile, a bf16 block is widened
+// once into an L1-resident fp32 buffer: re-widening it per m tile would put the conversion
+// shuffles on the same port as the FMAs.
+template <class WT>
+void own_rows(const float* x, int64_t m, int64_t ldx, const WT* w, int64_t n0, int64_t n1, int64_t k,
+              int64_t ldw, float* y, int64_t ldy, bool acc) {
+  constexpr bool kWiden = std::is_same_v<WT, uint16_t>;
+  thread_local std::vector<float> wide;
+  for (int64_t b0 = n0; b0 < n1; b0 += kNr) {
+    const int nr = int(std::min(kNr, n1 - b0));
+    const WT* wsrc = w + b0 * ldw;
+    if constexpr (kWiden) {
+      if (m > kMr) {
+        wide.resize(size_t(kNr * k));
+        widen_rows(wsrc, nr, k, ldw, wide.data());
+        block_tiles(x, m, ldx, wide.data(), k, nr, k, y + b0, ldy, acc);
+        continue;
+      }
+    }
+    block_tiles(x, m, ldx, wsrc, ldw, nr, k, y + b0, ldy, acc);
+  }
+}
+
 template <class WT>
 void own_gemm(const float* x, int64_t m, int64_t ldx, const WT* w, int64_t n, int64_t k,
               int64_t ldw, float* y, int64_t ldy, bool acc) {
@@ -104,42 +148,8 @@ void own_gemm(const float* x, int64_t m, int64_t ldx, const WT* w, int64_t n, in
   // for every row of x while it sits in L1. Tiny products stay on one thread: a parallel region
   // costs microseconds, more than they take.
 #pragma omp parallel for schedule(static) if (m * n * k >= kMinParallelWork)
-  for (int64_t b = 0; b < nblocks; ++b) {
-    const int64_t n0 = b * kNr;
-    const int nr = int(std::min(kNr, n - n0));
-    for (int64_t m0 = 0; m0 < m; m0 += kMr) {
-      const int mr = int(std::min(kMr, m - m0));
-      const float* xp = x + m0 * ldx;
-      const WT* wp = w + n0 * ldw;
-      float* yp = y + m0 * ldy + n0;
-      switch (nr) {
-        case 4: micro_m<4>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
-        case 3: micro_m<3>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
-        case 2: micro_m<2>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
-        default: micro_m<1>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
-      }
-    }
-  }
-}
-
-template <class WT>
-void own_rows(const float* x, int64_t m, int64_t ldx, const WT* w, int64_t n0, int64_t n1, int64_t k,
-              int64_t ldw, float* y, int64_t ldy, bool acc) {
-  for (int64_t b0 = n0; b0 < n1; b0 += kNr) {
-    const int nr = int(std::min(kNr, n1 - b0));
-    for (int64_t m0 = 0; m0 < m; m0 += kMr) {
-      const int mr = int(std::min(kMr, m - m0));
-      const float* xp = x + m0 * ldx;
-      const WT* wp = w + b0 * ldw;
-      float* yp = y + m0 * ldy + b0;
-      switch (nr) {
-        case 4: micro_m<4>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
-        case 3: micro_m<3>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
-        case 2: micro_m<2>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
-        default: micro_m<1>(mr, xp, ldx, wp, ldw, k, yp, ldy, acc); break;
-      }
-    }
-  }
+  for (int64_t b = 0; b < nblocks; ++b)
+    own_rows(x, m, ldx, w, b * kNr, std::min(n, (b + 1) * kNr), k, ldw, y, ldy, acc);
 }
 
 void widen_rows(const uint16_t* w, int64_t rows, int64_t k, int64_t ldw, float* out) {
