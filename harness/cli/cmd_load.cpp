@@ -67,7 +67,7 @@ void print_summary(const json& params, const json& s) {
   std::printf("%-40s %.2f\n", "Output token throughput (tok/s):", num(s, "output_throughput"));
   std::printf("%-40s %.2f\n", "Total token throughput (tok/s):", num(s, "total_token_throughput"));
   std::printf("%-40s %.0f\n", "Client SSE events/s:", num(s, "client_events_per_s"));
-  for (const char* m : {"ttft", "tpot", "itl", "e2el", "schedule_slip"}) {
+  for (const char* m : {"ttft", "tpot", "itl", "e2el", "schedule_slip", "concurrency_wait"}) {
     const json& d = s[m];
     std::printf("---- %s (ms) n=%lld: mean %.3f  median %.3f  p90 %.3f  p99 %.3f\n", m,
                 static_cast<long long>(num(d, "n")), num(d, "mean_ms"), num(d, "median_ms"),

@@ -104,7 +104,7 @@ class Run {
   std::vector<double> arrivals_;
   std::vector<RequestResult> results_;
   Clock::time_point t0_, run_deadline_;
-  Clock::time_point last_end_;
+  Clock::time_point last_end_, slot_freed_;
   int64_t inflight_ = 0;
   int64_t events_ = 0;
 };
@@ -296,6 +296,7 @@ net::awaitable<void> Run::one(size_t i) {
   if (!r.ok && r.error.empty()) r.error = "unknown failure";
   events_ += r.events;
   last_end_ = std::max(last_end_, Clock::now());
+  slot_freed_ = Clock::now();
   --inflight_;
   slot_.cancel();
 }
@@ -309,10 +310,13 @@ net::awaitable<void> Run::drive() {
       wait.expires_at(when);
       co_await wait.async_wait(net::redirect_error(net::use_awaitable, ec));
     }
+    auto eligible = when;
     while (opts_.max_concurrency > 0 && inflight_ >= opts_.max_concurrency && Clock::now() < run_deadline_) {
       slot_.expires_at(run_deadline_);
       co_await slot_.async_wait(net::redirect_error(net::use_awaitable, ec));
+      eligible = std::max(when, slot_freed_);
     }
+    results_[i].eligible_s = secs(eligible - t0_);
     if (when >= run_deadline_ || Clock::now() >= run_deadline_) {
       for (size_t k = i; k < reqs_.size(); ++k)
         results_[k].error = "not sent: run time limit (--max-duration) reached";

@@ -43,7 +43,8 @@ struct RequestResult {
   std::string error;          // why it failed
   int http_status = 0;
   double intended_s = 0;      // schedule, from the run start
-  double sent_s = -1;         // actual send time (-1: never sent)
+  double eligible_s = -1;     // when it could go: max(intended, a concurrency slot freeing)
+  double sent_s = -1;         // actual send time (-1: never sent); sent - eligible = client lag
   double ttft_s = -1, e2el_s = -1;
   std::vector<double> itl_s;  // gaps between content chunks
   int64_t prompt_len = 0;     // the dataset's count

@@ -67,13 +67,16 @@ bool is_good(const RequestResult& r, const Slo& slo) {
 }
 
 struct Series {
-  std::vector<double> ttft, tpot, itl, e2el, slip;
+  std::vector<double> ttft, tpot, itl, e2el, slip, wait;
 };
 
 Series collect(const LoadResult& run) {
   Series s;
   for (const auto& r : run.requests) {
-    if (r.sent_s >= 0) s.slip.push_back(r.sent_s - r.intended_s);
+    if (r.sent_s >= 0) {
+      s.slip.push_back(r.sent_s - r.eligible_s);
+      s.wait.push_back(r.eligible_s - r.intended_s);
+    }
     if (!r.ok) continue;
     s.ttft.push_back(r.ttft_s);
     s.e2el.push_back(r.e2el_s);
@@ -122,7 +125,8 @@ json summarize(const LoadResult& run, const Slo& slo) {
             {"tpot", dist_ms(s.tpot)},
             {"itl", dist_ms(s.itl)},
             {"e2el", dist_ms(s.e2el)},
-            {"schedule_slip", dist_ms(s.slip)}};
+            {"schedule_slip", dist_ms(s.slip)},
+            {"concurrency_wait", dist_ms(s.wait)}};
   if (!slo.empty()) {
     json so = json::object();
     if (slo.ttft_ms) so["ttft_ms"] = *slo.ttft_ms;
@@ -141,7 +145,10 @@ json request_rows(const LoadResult& run) {
     json row = {{"index", r.index}, {"ok", r.ok}, {"intended_s", r.intended_s}, {"sent_s", r.sent_s},
                 {"prompt_len", r.prompt_len}, {"output_tokens", r.output_tokens}, {"chunks", r.chunks}};
     if (r.prompt_tokens >= 0) row["prompt_tokens"] = r.prompt_tokens;
-    if (r.sent_s >= 0) row["slip_s"] = r.sent_s - r.intended_s;
+    if (r.sent_s >= 0) {
+      row["slip_s"] = r.sent_s - r.eligible_s;
+      row["wait_s"] = r.eligible_s - r.intended_s;
+    }
     if (r.http_status) row["http_status"] = r.http_status;
     if (r.ok) {
       row["ttft_s"] = r.ttft_s;
@@ -203,6 +210,7 @@ std::vector<BenchmarkRecord> load_records(const LoadResult& run, const Slo& slo,
     if (summary.contains(k)) t.counters[k] = summary[k];
   t.counters["schedule_slip_p99_ms"] = summary["schedule_slip"].value("p99_ms", 0.0);
   t.counters["schedule_slip_max_ms"] = summary["schedule_slip"].value("max_ms", 0.0);
+  t.counters["concurrency_wait_p99_ms"] = summary["concurrency_wait"].value("p99_ms", 0.0);
   t.data = {{"summary", summary}, {"requests", request_rows(run)}};
   out.push_back(std::move(t));
   return out;

@@ -70,7 +70,8 @@ void expect_all_complete(const LoadResult& res, const std::vector<LoadRequest>& 
     EXPECT_EQ(static_cast<int64_t>(r.itl_s.size()), r.chunks - 1);
     EXPECT_GE(r.ttft_s, 0);
     EXPECT_LE(r.ttft_s, r.e2el_s);
-    EXPECT_GE(r.sent_s, r.intended_s);
+    EXPECT_GE(r.eligible_s, r.intended_s);
+    EXPECT_GE(r.sent_s, r.eligible_s);
   }
 }
 

@@ -88,6 +88,7 @@ TEST(Workload, JsonlPromptsAndErrorsNameTheLine) {
 RequestResult ok_request(double ttft, double e2el, int64_t out, std::vector<double> itl) {
   RequestResult r;
   r.ok = true;
+  r.eligible_s = 0;
   r.sent_s = 0;
   r.ttft_s = ttft;
   r.e2el_s = e2el;
@@ -108,7 +109,8 @@ TEST(Metrics, KnownAnswers) {
   failed.error = "connect: connection refused";
   run.requests.push_back(failed);
   run.requests[1].intended_s = 0;
-  run.requests[1].sent_s = 0.25;  // 250 ms late
+  run.requests[1].eligible_s = 0.1;  // waited 100 ms for a slot
+  run.requests[1].sent_s = 0.25;     // then went out 150 ms late
 
   EXPECT_DOUBLE_EQ(*tpot_seconds(run.requests[0]), 0.1);
   EXPECT_FALSE(tpot_seconds(run.requests[1]));
@@ -126,7 +128,8 @@ TEST(Metrics, KnownAnswers) {
   EXPECT_NEAR(s["ttft"]["mean_ms"].get<double>(), 200, 1e-9);
   EXPECT_NEAR(s["tpot"]["median_ms"].get<double>(), 100, 1e-9);
   EXPECT_EQ(s["itl"]["n"], 4);
-  EXPECT_NEAR(s["schedule_slip"]["max_ms"].get<double>(), 250, 1e-9);
+  EXPECT_NEAR(s["schedule_slip"]["max_ms"].get<double>(), 150, 1e-9);
+  EXPECT_NEAR(s["concurrency_wait"]["max_ms"].get<double>(), 100, 1e-9);
   EXPECT_EQ(s["tokens_source"], "usage");
 
   auto recs = load_records(run, Slo{}, {{"engine", "x"}});
