@@ -23,8 +23,10 @@ std::vector<Benchmark> gemm_benchmarks(const SuiteContext& ctx) {
       b.flops = 2.0 * double(m) * double(n) * double(k);
       const kernels::GemmPath gp = std::string(path) == "own" ? kernels::GemmPath::kOwn : kernels::GemmPath::kBlas;
       const uint64_t seed = ctx.seed;
-      b.timed = [m, n, k, gp, seed](benchmark::State& st) {
-        const int copies = int(std::max<int64_t>(2, (96ll << 20) / (n * k * 2)));  // > LLC
+      // Rotation larger than the LLC; the quick plan only checks that the paths run.
+      const int64_t rotate = ctx.quick ? (8ll << 20) : (96ll << 20);
+      b.timed = [m, n, k, gp, seed, rotate](benchmark::State& st) {
+        const int copies = int(std::max<int64_t>(2, rotate / (n * k * 2)));
         std::vector<uint16_t> w(static_cast<size_t>(copies) * size_t(n * k));
         std::mt19937 rng(static_cast<uint32_t>(seed));
         std::uniform_real_distribution<float> u(-0.05f, 0.05f);
