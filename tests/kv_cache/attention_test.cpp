@@ -1,0 +1,171 @@
+// Decode-attention kernels against float64 references: GQA/MHA/MQA, MLA-naive, MLA-absorbed, over
+// scattered paged layouts with varying sequence lengths; malformed arguments rejected.
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "dsbench/kernels/attention.h"
+#include "kv_cache/decode_inputs.h"
+
+namespace dsbench::suites {
+namespace {
+
+using kernels::DType;
+
+double rel_err(const std::vector<float>& got, const std::vector<double>& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!std::isfinite(got[i])) return INFINITY;
+    num += (got[i] - ref[i]) * (got[i] - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  return std::sqrt(num / den);
+}
+
+struct GqaCase {
+  GqaShape shape;
+  DType dt;
+  std::vector<int32_t> lens;
+  int block_size;
+};
+
+class GqaTest : public ::testing::TestWithParam<GqaCase> {};
+
+TEST_P(GqaTest, MatchesFloat64Reference) {
+  const GqaCase& c = GetParam();
+  DecodeInputs in = DecodeInputs::make_gqa(c.shape, c.dt, c.lens, c.block_size, 2, 42);
+  for (int copy = 0; copy < 2; ++copy) {
+    kernels::GqaDecodeArgs a = in.gqa_args(copy);
+    std::fill(in.out().begin(), in.out().end(), NAN);  // poisoned before every checked run
+    kernels::decode_attention_gqa(a);
+    std::vector<double> ref(in.out().size());
+    kernels::decode_attention_gqa_reference(a, ref.data());
+    // Storage rounding is in the inputs both sides read, so fp32 math bounds the error.
+    EXPECT_LT(rel_err(in.out(), ref), kernels::rel_tolerance(DType::kF32)) << "copy " << copy;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, GqaTest,
+    ::testing::Values(
+        GqaCase{{8, 8, 96, 64}, DType::kBF16, {1000, 37, 64, 1}, 64},     // MHA, tiny heads
+        GqaCase{{8, 2, 96, 64}, DType::kBF16, {513, 129}, 64},            // GQA
+        GqaCase{{8, 1, 96, 64}, DType::kF32, {700, 3}, 16},               // MQA, small blocks
+        GqaCase{{12, 4, 40, 24}, DType::kF32, {300, 299, 1}, 32},         // odd dims: tails
+        GqaCase{{6, 3, 128, 128}, DType::kBF16, {2000}, 64},              // long, 1 sequence
+        GqaCase{{4, 4, 192, 128}, DType::kBF16, {90, 200}, 64}));         // MLA-naive-like dims
+
+struct MlaCase {
+  MlaShape shape;
+  DType dt;
+  std::vector<int32_t> lens;
+  int block_size;
+};
+
+class MlaTest : public ::testing::TestWithParam<MlaCase> {};
+
+TEST_P(MlaTest, NaiveAndAbsorbedMatchReferenceAndEachOther) {
+  const MlaCase& c = GetParam();
+  DecodeInputs in = DecodeInputs::make_mla(c.shape, c.dt, c.lens, c.block_size, 1, 7);
+  kernels::MlaDecodeArgs a = in.mla_args(0);
+  std::vector<double> ref(in.out().size());
+  kernels::decode_attention_mla_reference(a, ref.data());
+  std::fill(in.out().begin(), in.out().end(), NAN);
+  kernels::decode_attention_mla_naive(a);
+  const std::vector<float> naive = in.out();
+  std::fill(in.out().begin(), in.out().end(), NAN);
+  kernels::decode_attention_mla_absorbed(a);
+  const std::vector<float> absorbed = in.out();
+  EXPECT_LT(rel_err(naive, ref), kernels::rel_tolerance(DType::kF32));
+  EXPECT_LT(rel_err(absorbed, ref), kernels::rel_tolerance(DType::kF32));
+  // The two MLA forms are the same function: they agree to fp32 accuracy.
+  std::vector<double> naive_d(naive.begin(), naive.end());
+  EXPECT_LT(rel_err(absorbed, naive_d), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, MlaTest,
+    ::testing::Values(
+        MlaCase{{8, 128, 64, 32, 64}, DType::kF32, {1000, 37, 300}, 64},   // dsv3-tiny
+        MlaCase{{8, 128, 64, 32, 64}, DType::kBF16, {257, 64}, 64},
+        MlaCase{{6, 48, 24, 8, 40}, DType::kF32, {130, 1, 77}, 16},        // odd: tails, H % 4
+        MlaCase{{16, 512, 128, 64, 128}, DType::kBF16, {150}, 64}));       // DeepSeek-V3 dims
+
+// bf16 storage against the fp32 values it came from: the per-dtype bound of dtype.h.
+TEST(AttentionDtype, Bf16CacheWithinBf16BoundOfFp32Cache) {
+  const GqaShape s{8, 2, 64, 64};
+  const std::vector<int32_t> lens = {500, 200};
+  DecodeInputs f = DecodeInputs::make_gqa(s, DType::kF32, lens, 64, 1, 3);
+  DecodeInputs h = DecodeInputs::make_gqa(s, DType::kBF16, lens, 64, 1, 3);
+  kernels::decode_attention_gqa(f.gqa_args(0));
+  kernels::decode_attention_gqa(h.gqa_args(0));
+  std::vector<double> fd(f.out().begin(), f.out().end());
+  const double e = rel_err(h.out(), fd);
+  EXPECT_LT(e, kernels::rel_tolerance(DType::kBF16));
+  EXPECT_GT(e, 0.0);  // the bf16 cache really is rounded
+}
+
+TEST(AttentionValidate, RejectsMalformedArguments) {
+  DecodeInputs in = DecodeInputs::make_gqa({8, 2, 32, 32}, DType::kBF16, {100}, 64, 1, 1);
+  auto expect_bad = [&](auto mutate, const char* field) {
+    kernels::GqaDecodeArgs a = in.gqa_args(0);
+    mutate(a);
+    try {
+      kernels::decode_attention_gqa(a);
+      ADD_FAILURE() << "accepted bad " << field;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(field), std::string::npos) << e.what();
+    }
+  };
+  expect_bad([](kernels::GqaDecodeArgs& a) { a.kv_heads = 3; }, "kv_heads");
+  expect_bad([](kernels::GqaDecodeArgs& a) { a.q = nullptr; }, "q");
+  expect_bad([](kernels::GqaDecodeArgs& a) { a.head_dim = 0; }, "head_dim");
+  expect_bad([](kernels::GqaDecodeArgs& a) { a.seqs.batch = 0; }, "seqs.batch");
+  expect_bad([](kernels::GqaDecodeArgs& a) { a.k.dtype = DType::kFP8E4M3; }, "k.dtype");
+  std::vector<int32_t> long_len = {100000};
+  expect_bad([&](kernels::GqaDecodeArgs& a) { a.seqs.seq_lens = long_len.data(); }, "seq_lens");
+  std::vector<int32_t> zero_len = {0};
+  expect_bad([&](kernels::GqaDecodeArgs& a) { a.seqs.seq_lens = zero_len.data(); }, "seq_lens");
+  std::vector<int32_t> bad_table = {5, 999999};
+  expect_bad([&](kernels::GqaDecodeArgs& a) { a.seqs.block_table = bad_table.data(); }, "block_table");
+
+  DecodeInputs m = DecodeInputs::make_mla({4, 32, 16, 8, 16}, DType::kF32, {50}, 64, 1, 1);
+  kernels::MlaDecodeArgs ma = m.mla_args(0);
+  ma.w_uk = nullptr;
+  EXPECT_THROW(kernels::decode_attention_mla_absorbed(ma), std::invalid_argument);
+  ma = m.mla_args(0);
+  ma.latent.token_stride = 10;
+  EXPECT_THROW(kernels::decode_attention_mla_naive(ma), std::invalid_argument);
+}
+
+TEST(AttentionCost, CountsBytesAndFlops) {
+  const std::vector<int32_t> lens = {1000, 24};
+  kernels::GqaDecodeArgs g;
+  g.seqs.batch = 2;
+  g.seqs.seq_lens = lens.data();
+  g.q_heads = 64;
+  g.kv_heads = 8;
+  g.head_dim = g.v_head_dim = 128;
+  g.k.dtype = g.v.dtype = DType::kBF16;
+  const auto c = kernels::decode_attention_gqa_cost(g);
+  EXPECT_DOUBLE_EQ(c.cache_bytes, 1024.0 * 8 * 256 * 2);
+  EXPECT_DOUBLE_EQ(c.flops, 2.0 * 1024 * 64 * 256);
+  kernels::MlaDecodeArgs m;
+  m.seqs.batch = 2;
+  m.seqs.seq_lens = lens.data();
+  m.heads = 128;
+  m.kv_lora_rank = 512;
+  m.qk_nope_head_dim = 128;
+  m.qk_rope_head_dim = 64;
+  m.v_head_dim = 128;
+  m.latent.dtype = DType::kBF16;
+  const auto a = kernels::decode_attention_mla_absorbed_cost(m);
+  EXPECT_DOUBLE_EQ(a.cache_bytes, 1024.0 * 576 * 2);
+  // FlashMLA's formula for the attention part: sum(s_k) * h_q * (d + dv) * 2.
+  EXPECT_DOUBLE_EQ(a.flops - 2.0 * 2 * 128 * 256 * 512, 1024.0 * 128 * (576 + 512) * 2);
+}
+
+}  // namespace
+}  // namespace dsbench::suites
