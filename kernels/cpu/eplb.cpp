@@ -107,10 +107,11 @@ EplbPlacement eplb_rebalance(const double* weight, int layers, int num_log, int 
                              int num_groups, int num_nodes, int num_gpus) {
   check(layers > 0 && num_log > 0, "need at least one layer and one expert");
   check(num_groups > 0 && num_nodes > 0 && num_gpus > 0, "groups, nodes and gpus must be > 0");
-  check(num_phy >= num_log, "replicas (" + std::to_string(num_phy) + ") < experts (" +
-                                std::to_string(num_log) + ")");
+  check(num_phy >= num_log,
+        "replicas (" + std::to_string(num_phy) + ") < experts (" + std::to_string(num_log) + ")");
   check(num_gpus % num_nodes == 0, "gpus (" + std::to_string(num_gpus) +
-                                       ") not a multiple of nodes (" + std::to_string(num_nodes) + ")");
+                                       ") not a multiple of nodes (" + std::to_string(num_nodes) +
+                                       ")");
   check(num_phy % num_gpus == 0, "replicas (" + std::to_string(num_phy) +
                                      ") not a multiple of gpus (" + std::to_string(num_gpus) + ")");
   EplbPlacement r;
@@ -127,7 +128,8 @@ EplbPlacement eplb_rebalance(const double* weight, int layers, int num_log, int 
   r.logcnt.assign(size_t(layers) * num_log, 0);
   for (int l = 0; l < layers; ++l)
     hierarchical_layer(weight + size_t(l) * num_log, num_log, num_phy, g, n, num_gpus,
-                       r.phy2log.data() + size_t(l) * num_phy, r.phyrank.data() + size_t(l) * num_phy,
+                       r.phy2log.data() + size_t(l) * num_phy,
+                       r.phyrank.data() + size_t(l) * num_phy,
                        r.logcnt.data() + size_t(l) * num_log);
   r.max_replicas = *std::max_element(r.logcnt.begin(), r.logcnt.end());
   r.log2phy.assign(size_t(layers) * num_log * r.max_replicas, -1);

@@ -10,8 +10,10 @@ void aux_free_bias_update(const int64_t* counts, int n_experts, float gamma, flo
   for (int e = 0; e < n_experts; ++e) total += counts[e];
   for (int e = 0; e < n_experts; ++e) {
     const int64_t scaled = counts[e] * int64_t(n_experts);
-    if (scaled > total) bias[e] -= gamma;
-    else if (scaled < total) bias[e] += gamma;
+    if (scaled > total)
+      bias[e] -= gamma;
+    else if (scaled < total)
+      bias[e] += gamma;
   }
 }
 

@@ -75,10 +75,18 @@ void moe_dispatch(const MoePermutation& p, const void* x, int64_t row_bytes, voi
 }
 
 namespace {
-inline float load(float v) { return v; }
-inline float load(bf16 v) { return float(v); }
-inline void store(float* d, float v) { *d = v; }
-inline void store(bf16* d, float v) { *d = bf16(v); }
+inline float load(float v) {
+  return v;
+}
+inline float load(bf16 v) {
+  return float(v);
+}
+inline void store(float* d, float v) {
+  *d = v;
+}
+inline void store(bf16* d, float v) {
+  *d = bf16(v);
+}
 
 template <class T>
 void combine_impl(const MoePermutation& p, const T* eo, const float* w, int64_t hidden, T* y) {

@@ -24,14 +24,16 @@ double tail_mean(const std::vector<double>& v, double frac, bool head) {
 }
 }  // namespace
 
-BalanceSimResult simulate_bias_balancing(const kernels::GateConfig& gate, const BalanceSimOptions& o) {
+BalanceSimResult simulate_bias_balancing(const kernels::GateConfig& gate,
+                                         const BalanceSimOptions& o) {
   const int E = gate.n_experts, K = gate.top_k;
   std::mt19937_64 rng(o.seed);
   const std::vector<double> pop = zipf_popularity(E, o.zipf_s, rng);
   std::vector<float> pool(size_t(o.pool_tokens) * E);
   popularity_logits(pop, o.noise, o.pool_tokens, rng, pool.data());
 
-  std::vector<float> batch(size_t(o.tokens_per_step) * E), bias(E, 0.0f), w(size_t(o.tokens_per_step) * K);
+  std::vector<float> batch(size_t(o.tokens_per_step) * E), bias(E, 0.0f),
+      w(size_t(o.tokens_per_step) * K);
   std::vector<int32_t> ids(size_t(o.tokens_per_step) * K);
   std::vector<int64_t> c_with(E), c_without(E);
   std::uniform_int_distribution<int64_t> pick(0, o.pool_tokens - 1);

@@ -30,6 +30,7 @@ struct BalanceSimResult {
   std::vector<float> final_bias;
 };
 
-BalanceSimResult simulate_bias_balancing(const kernels::GateConfig& gate, const BalanceSimOptions& o);
+BalanceSimResult simulate_bias_balancing(const kernels::GateConfig& gate,
+                                         const BalanceSimOptions& o);
 
 }  // namespace dsbench::suites::moe

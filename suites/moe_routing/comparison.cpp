@@ -26,7 +26,8 @@ double group_limited_combinations(int n_experts, int k, int n_group, int topk_gr
   double total = 0;
   for (int j = 1; j <= topk_group; ++j) {
     double exact = 0;  // k-sets that use every one of j given groups
-    for (int i = 0; i <= j; ++i) exact += (i % 2 ? -1 : 1) * n_choose_k(j, i) * n_choose_k((j - i) * m, k);
+    for (int i = 0; i <= j; ++i)
+      exact += (i % 2 ? -1 : 1) * n_choose_k(j, i) * n_choose_k((j - i) * m, k);
     total += n_choose_k(n_group, j) * exact;
   }
   return total;
@@ -61,15 +62,17 @@ json measure_one(const kernels::GateConfig& g, const ComparisonOptions& o, const
             {"expert_size_units", expert_size},
             {"active_units", g.top_k * expert_size},
             {"total_units", g.n_experts * expert_size},
-            {"combinations", g.method == kernels::TopkMethod::kGreedy || g.n_group == 1
-                                 ? n_choose_k(g.n_experts, g.top_k)
-                                 : group_limited_combinations(g.n_experts, g.top_k, g.n_group, g.topk_group)},
+            {"combinations",
+             g.method == kernels::TopkMethod::kGreedy || g.n_group == 1
+                 ? n_choose_k(g.n_experts, g.top_k)
+                 : group_limited_combinations(g.n_experts, g.top_k, g.n_group, g.topk_group)},
             {"combinations_unrestricted", n_choose_k(g.n_experts, g.top_k)},
             {"max_over_mean", s.max_over_mean},
             {"balancedness", s.balancedness},
             {"cv", s.cv},
             {"norm_entropy", s.norm_entropy},
-            {"drop_fraction_cf1_25", double(kernels::capacity_drops(c.data(), g.n_experts, 1.25)) / s.total},
+            {"drop_fraction_cf1_25",
+             double(kernels::capacity_drops(c.data(), g.n_experts, 1.25)) / s.total},
             {"ep8_balancedness", ep8.balancedness},
             {"ranks_per_token_ep8", f.mean_ranks},
             {"dispatch_bytes_per_token_naive", db.naive},
@@ -92,14 +95,17 @@ json measure_one(const kernels::GateConfig& g, const ComparisonOptions& o, const
 Measurement measure_comparison(const ComparisonOptions& o) {
   // Equal active parameters: a standard expert is 4 fine-grained units, so 2 x 4 = 8 x 1.
   const json std_moe = measure_one(standard_top2_of_16(), o, "standard top-2 of 16", 4);
-  const json ds_moe = measure_one(deepseek_top8_of_256(), o, "DeepSeekMoE top-8 of 256 (8 groups, 4 kept)", 1);
+  const json ds_moe =
+      measure_one(deepseek_top8_of_256(), o, "DeepSeekMoE top-8 of 256 (8 groups, 4 kept)", 1);
   Measurement m;
   m.samples = {ds_moe["max_over_mean"].get<double>()};
   auto& c = m.counters;
-  for (const auto& [prefix, j] : {std::pair<std::string, const json&>{"standard_", std_moe}, {"deepseekmoe_", ds_moe}})
+  for (const auto& [prefix, j] :
+       {std::pair<std::string, const json&>{"standard_", std_moe}, {"deepseekmoe_", ds_moe}})
     for (const auto& [k, v] : j.items())
       if (v.is_number()) c[prefix + k] = v;
-  c["combinations_ratio"] = ds_moe["combinations"].get<double>() / std_moe["combinations"].get<double>();
+  c["combinations_ratio"] =
+      ds_moe["combinations"].get<double>() / std_moe["combinations"].get<double>();
   m.data = {{"designs", json::array({std_moe, ds_moe})},
             {"zipf_s", o.zipf_s},
             {"tokens", o.tokens},

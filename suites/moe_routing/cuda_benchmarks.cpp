@@ -50,8 +50,8 @@ std::vector<int32_t> random_ids(int64_t tokens, int top_k, int experts, uint64_t
 }
 
 Benchmark gate(const SuiteContext& ctx, const k::GateConfig& g, int64_t tokens) {
-  Benchmark b = base(ctx, "router/gate", {{"tokens", tokens}, {"experts", g.n_experts},
-                                          {"top_k", g.top_k}});
+  Benchmark b =
+      base(ctx, "router/gate", {{"tokens", tokens}, {"experts", g.n_experts}, {"top_k", g.top_k}});
   b.bytes = double(tokens) * g.n_experts * 4 + double(tokens) * g.top_k * 8;
   if (!b.skipped.empty()) return b;
   struct Inputs {
@@ -76,7 +76,8 @@ Benchmark gate(const SuiteContext& ctx, const k::GateConfig& g, int64_t tokens) 
       kc::moe_gate_cuda(g, x.logits.as<float>(), tokens, x.bias.as<float>(), x.ids.as<int32_t>(),
                         x.w.as<float>());
     });
-    st.counters["tokens_per_s"] = benchmark::Counter(double(tokens), benchmark::Counter::kIsIterationInvariantRate);
+    st.counters["tokens_per_s"] =
+        benchmark::Counter(double(tokens), benchmark::Counter::kIsIterationInvariantRate);
   };
   return b;
 }
@@ -106,9 +107,11 @@ void init_permute(std::unique_ptr<PermuteInputs>& in, const k::GateConfig& g, in
   in = std::move(x);
 }
 
-Benchmark dispatch(const SuiteContext& ctx, const k::GateConfig& g, int64_t tokens, int64_t hidden) {
-  Benchmark b = base(ctx, "permute/dispatch", {{"tokens", tokens}, {"hidden", hidden},
-                                               {"top_k", g.top_k}, {"dtype", "bf16"}});
+Benchmark dispatch(const SuiteContext& ctx, const k::GateConfig& g, int64_t tokens,
+                   int64_t hidden) {
+  Benchmark b =
+      base(ctx, "permute/dispatch",
+           {{"tokens", tokens}, {"hidden", hidden}, {"top_k", g.top_k}, {"dtype", "bf16"}});
   b.bytes = 2.0 * double(tokens) * g.top_k * hidden * 2;  // every row read and written
   if (!b.skipped.empty()) return b;
   auto in = permute_inputs();
@@ -116,14 +119,16 @@ Benchmark dispatch(const SuiteContext& ctx, const k::GateConfig& g, int64_t toke
   b.timed = [in, g, tokens, hidden, seed](benchmark::State& st) {
     init_permute(*in, g, tokens, hidden, seed);
     PermuteInputs& x = **in;
-    kc::run_cuda_benchmark(st, [&] { kc::moe_dispatch_cuda(x.plan, x.x.get(), hidden * 2, x.rows.get()); });
+    kc::run_cuda_benchmark(
+        st, [&] { kc::moe_dispatch_cuda(x.plan, x.x.get(), hidden * 2, x.rows.get()); });
   };
   return b;
 }
 
 Benchmark combine(const SuiteContext& ctx, const k::GateConfig& g, int64_t tokens, int64_t hidden) {
-  Benchmark b = base(ctx, "permute/combine", {{"tokens", tokens}, {"hidden", hidden},
-                                              {"top_k", g.top_k}, {"dtype", "bf16"}});
+  Benchmark b =
+      base(ctx, "permute/combine",
+           {{"tokens", tokens}, {"hidden", hidden}, {"top_k", g.top_k}, {"dtype", "bf16"}});
   b.bytes = double(tokens) * g.top_k * (hidden * 2 + 12) + double(tokens) * hidden * 2;
   if (!b.skipped.empty()) return b;
   auto in = permute_inputs();
@@ -132,7 +137,8 @@ Benchmark combine(const SuiteContext& ctx, const k::GateConfig& g, int64_t token
     init_permute(*in, g, tokens, hidden, seed);
     PermuteInputs& x = **in;
     kc::run_cuda_benchmark(st, [&] {
-      kc::moe_combine_cuda(x.plan, x.rows.get(), x.w.as<float>(), hidden, k::DType::kBF16, x.y.get());
+      kc::moe_combine_cuda(x.plan, x.rows.get(), x.w.as<float>(), hidden, k::DType::kBF16,
+                           x.y.get());
     });
   };
   return b;
@@ -145,8 +151,13 @@ Benchmark grouped_gemm(const SuiteContext& ctx, int64_t tokens, int top_k, int e
   const int64_t n = 2 * inter;  // gate and up projections fused, as the engine runs them
   const int64_t rows = std::max<int64_t>(1, tokens * top_k * experts / total);
   Benchmark b = base(ctx, "experts/grouped_gemm",
-                     {{"tokens", tokens}, {"top_k", top_k}, {"experts", experts}, {"rows", rows},
-                      {"hidden", hidden}, {"n", n}, {"dtype", "bf16"}});
+                     {{"tokens", tokens},
+                      {"top_k", top_k},
+                      {"experts", experts},
+                      {"rows", rows},
+                      {"hidden", hidden},
+                      {"n", n},
+                      {"dtype", "bf16"}});
   b.flops = kc::moe_grouped_gemm_flops(rows, n, hidden);
   b.bytes = (double(rows) * hidden + double(experts) * n * hidden + double(rows) * n) * 2;
   if (!b.skipped.empty()) return b;

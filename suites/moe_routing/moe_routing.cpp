@@ -60,8 +60,11 @@ Benchmark balance_benchmark(const ModelConfig& m, const kernels::GateConfig& g, 
     rc.tokens = std::min<int64_t>(rc.tokens, 2048);
     rc.windows = std::min(rc.windows, 2);
   }
-  b.params = {{"source", source_name(kind)}, {"tokens", rc.tokens}, {"windows", rc.windows},
-              {"layers", int(rc.layers.size())}, {"dispatch_dtype", kernels::dtype_name(o.dispatch_dtype)}};
+  b.params = {{"source", source_name(kind)},
+              {"tokens", rc.tokens},
+              {"windows", rc.windows},
+              {"layers", int(rc.layers.size())},
+              {"dispatch_dtype", kernels::dtype_name(o.dispatch_dtype)}};
   if (kind == SourceKind::kZipf || kind == SourceKind::kDrift) b.params["zipf_s"] = o.zipf_s;
   if (kind == SourceKind::kDirichlet) b.params["dirichlet_alpha"] = o.dirichlet_alpha;
   if (kind == SourceKind::kTrace) {
@@ -97,7 +100,8 @@ Benchmark balance_benchmark(const ModelConfig& m, const kernels::GateConfig& g, 
   return b;
 }
 
-Benchmark bias_balancing_benchmark(const kernels::GateConfig& g, const MoeSuiteOptions& o, uint64_t seed) {
+Benchmark bias_balancing_benchmark(const kernels::GateConfig& g, const MoeSuiteOptions& o,
+                                   uint64_t seed) {
   Benchmark b;
   b.name = "balancing/aux_free_bias";
   b.unit = "max_over_mean";
@@ -109,7 +113,10 @@ Benchmark bias_balancing_benchmark(const kernels::GateConfig& g, const MoeSuiteO
   bo.zipf_s = o.zipf_s;
   bo.noise = o.noise;
   bo.seed = seed;
-  b.params = {{"source", "zipf"}, {"zipf_s", o.zipf_s}, {"gamma", o.gamma}, {"steps", o.steps},
+  b.params = {{"source", "zipf"},
+              {"zipf_s", o.zipf_s},
+              {"gamma", o.gamma},
+              {"steps", o.steps},
               {"tokens_per_step", o.tokens_per_step}};
   b.measure = [g, bo]() {
     const BalanceSimResult r = simulate_bias_balancing(g, bo);
@@ -135,15 +142,16 @@ Benchmark bias_balancing_benchmark(const kernels::GateConfig& g, const MoeSuiteO
 
 // Routing with and without the node limit M = 4: the model's gate against a node-limited variant
 // (experts grouped by node, topk_group = 4) on the same Zipf stream.
-Benchmark node_limit_benchmark(const ModelConfig& m, const kernels::GateConfig& g, const MoeSuiteOptions& o,
-                               uint64_t seed) {
+Benchmark node_limit_benchmark(const ModelConfig& m, const kernels::GateConfig& g,
+                               const MoeSuiteOptions& o, uint64_t seed) {
   Benchmark b;
   b.name = "routing/node_limit";
   b.unit = "nodes_per_token";
   b.direction = Direction::kLower;
   const int nodes = effective_nodes(g.n_experts, o.nodes);
   const int limit = std::min(4, nodes);
-  b.params = {{"nodes", nodes}, {"max_nodes_per_token", limit}, {"tokens", o.tokens}, {"zipf_s", o.zipf_s}};
+  b.params = {
+      {"nodes", nodes}, {"max_nodes_per_token", limit}, {"tokens", o.tokens}, {"zipf_s", o.zipf_s}};
   if (nodes < 2 || g.top_k < 2) {
     b.skipped = "fewer than 2 nodes or top_k < 2: nothing to limit";
     return b;
@@ -156,11 +164,12 @@ Benchmark node_limit_benchmark(const ModelConfig& m, const kernels::GateConfig& 
   b.measure = [g, nodes, limit, so, tokens]() {
     kernels::GateConfig free_gate = g, limited = g;
     free_gate.method = g.scoring == kernels::ScoringFunc::kSigmoid ? kernels::TopkMethod::kNoAuxTc
-                                                                     : kernels::TopkMethod::kGreedy;
+                                                                   : kernels::TopkMethod::kGreedy;
     free_gate.n_group = free_gate.topk_group = 1;
     limited.n_group = nodes;
     limited.topk_group = limit;
-    if (limited.method == kernels::TopkMethod::kGreedy) limited.method = kernels::TopkMethod::kGroupLimitedGreedy;
+    if (limited.method == kernels::TopkMethod::kGreedy)
+      limited.method = kernels::TopkMethod::kGroupLimitedGreedy;
     json designs = json::array();
     Measurement m;
     for (const auto* gc : {&free_gate, &limited}) {
@@ -168,12 +177,16 @@ Benchmark node_limit_benchmark(const ModelConfig& m, const kernels::GateConfig& 
       std::vector<int32_t> ids(size_t(tokens) * gc->top_k);
       std::vector<float> w(ids.size());
       src.route(0, 0, 1, tokens, nullptr, ids.data(), w.data());
-      const auto f = kernels::token_fanout(ids.data(), tokens, gc->top_k, gc->n_experts, nodes, nodes);
+      const auto f =
+          kernels::token_fanout(ids.data(), tokens, gc->top_k, gc->n_experts, nodes, nodes);
       std::vector<int64_t> c(gc->n_experts, 0);
       kernels::count_expert_tokens(ids.data(), tokens, gc->top_k, gc->n_experts, c.data());
       const auto s = kernels::load_stats(std::vector<double>(c.begin(), c.end()));
-      designs.push_back({{"limited", gc == &limited}, {"mean_nodes", f.mean_nodes}, {"max_nodes", f.max_nodes},
-                         {"nodes_histogram", f.nodes_histogram}, {"max_over_mean", s.max_over_mean}});
+      designs.push_back({{"limited", gc == &limited},
+                         {"mean_nodes", f.mean_nodes},
+                         {"max_nodes", f.max_nodes},
+                         {"nodes_histogram", f.nodes_histogram},
+                         {"max_over_mean", s.max_over_mean}});
       const std::string p = gc == &limited ? "limited_" : "unlimited_";
       m.counters[p + "nodes_per_token"] = f.mean_nodes;
       m.counters[p + "nodes_per_token_max"] = f.max_nodes;
@@ -187,8 +200,9 @@ Benchmark node_limit_benchmark(const ModelConfig& m, const kernels::GateConfig& 
 }
 
 // EPLB over the loads a Zipf stream puts on the model's experts, for one redundancy level.
-Benchmark placement_benchmark(const ModelConfig& m, const kernels::GateConfig& g, const MoeSuiteOptions& o,
-                              int gpus, int nodes, int redundant, uint64_t seed) {
+Benchmark placement_benchmark(const ModelConfig& m, const kernels::GateConfig& g,
+                              const MoeSuiteOptions& o, int gpus, int nodes, int redundant,
+                              uint64_t seed) {
   Benchmark b;
   b.name = "placement/eplb";
   b.unit = "balancedness";
@@ -198,8 +212,9 @@ Benchmark placement_benchmark(const ModelConfig& m, const kernels::GateConfig& g
   p.groups = g.n_group;
   p.nodes = nodes;
   p.gpus = gpus;
-  b.params = {{"gpus", gpus}, {"nodes", nodes}, {"groups", g.n_group}, {"redundant", redundant},
-              {"replicas", p.replicas}, {"source", "zipf"}, {"zipf_s", o.zipf_s}};
+  b.params = {{"gpus", gpus},           {"nodes", nodes},         {"groups", g.n_group},
+              {"redundant", redundant}, {"replicas", p.replicas}, {"source", "zipf"},
+              {"zipf_s", o.zipf_s}};
   SourceOptions so;
   so.zipf_s = o.zipf_s;
   so.noise = o.noise;
@@ -224,9 +239,12 @@ Benchmark placement_benchmark(const ModelConfig& m, const kernels::GateConfig& g
     const PlacementReport r = plan_placement(lm, p);
     Measurement m;
     m.samples = r.after_balancedness;
-    m.counters = {{"balancedness_before", r.mean_before}, {"balancedness_after", r.mean_after},
-                  {"worst_balancedness_before", r.worst_before}, {"worst_balancedness_after", r.worst_after},
-                  {"max_replicas", r.placement.max_replicas}, {"hierarchical", r.placement.hierarchical ? 1 : 0}};
+    m.counters = {{"balancedness_before", r.mean_before},
+                  {"balancedness_after", r.mean_after},
+                  {"worst_balancedness_before", r.worst_before},
+                  {"worst_balancedness_after", r.worst_after},
+                  {"max_replicas", r.placement.max_replicas},
+                  {"hierarchical", r.placement.hierarchical ? 1 : 0}};
     m.data = placement_json(lm, p, r, false);
     return m;
   };
@@ -258,8 +276,8 @@ std::vector<Benchmark> make_benchmarks(const SuiteContext& ctx) {
   std::vector<Benchmark> out;
   const uint64_t seed = ctx.seed;
 
-  for (SourceKind k : {SourceKind::kGate, SourceKind::kZipf, SourceKind::kDirichlet, SourceKind::kDrift,
-                       SourceKind::kTrace})
+  for (SourceKind k : {SourceKind::kGate, SourceKind::kZipf, SourceKind::kDirichlet,
+                       SourceKind::kDrift, SourceKind::kTrace})
     out.push_back(balance_benchmark(m, g, k, o, seed));
   out.push_back(bias_balancing_benchmark(g, o, seed));
   out.push_back(node_limit_benchmark(m, g, o, seed));
@@ -267,7 +285,8 @@ std::vector<Benchmark> make_benchmarks(const SuiteContext& ctx) {
   int gpus = 1, nodes = 1;
   placement_shape(g.n_experts, o, &gpus, &nodes);
   for (int redundant : {0, gpus, 2 * gpus})
-    if (redundant <= g.n_experts) out.push_back(placement_benchmark(m, g, o, gpus, nodes, redundant, seed));
+    if (redundant <= g.n_experts)
+      out.push_back(placement_benchmark(m, g, o, gpus, nodes, redundant, seed));
 
   {
     ComparisonOptions co;
@@ -300,7 +319,8 @@ std::vector<Benchmark> make_benchmarks(const SuiteContext& ctx) {
   for (const auto& s : shapes) {
     const int64_t tokens = o.router_tokens;
     out.push_back(router_gate_benchmark(s, tokens, seed));
-    out.push_back(router_full_benchmark(s, ctx.quick ? std::min<int64_t>(tokens, 1024) : std::min<int64_t>(tokens, 8192), seed));
+    out.push_back(router_full_benchmark(
+        s, ctx.quick ? std::min<int64_t>(tokens, 1024) : std::min<int64_t>(tokens, 8192), seed));
   }
   out.push_back(permute_plan_benchmark(m, o.permute_tokens, seed));
   out.push_back(permute_dispatch_benchmark(m, o.permute_tokens, o.dispatch_dtype, seed));
@@ -313,7 +333,8 @@ std::vector<Benchmark> make_benchmarks(const SuiteContext& ctx) {
 }  // namespace
 }  // namespace dsbench::suites::moe
 
-DSBENCH_REGISTER_SUITE({"moe_routing",
-                        "DeepSeekMoE routing: expert/GPU load balance, bias balancing, EPLB placement, "
-                        "router and permute throughput",
-                        dsbench::suites::moe::make_benchmarks});
+DSBENCH_REGISTER_SUITE(
+    {"moe_routing",
+     "DeepSeekMoE routing: expert/GPU load balance, bias balancing, EPLB placement, "
+     "router and permute throughput",
+     dsbench::suites::moe::make_benchmarks});

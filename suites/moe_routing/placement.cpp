@@ -85,7 +85,8 @@ json placement_json(const LoadMatrix& m, const PlacementParams& p, const Placeme
     json layer = json::array();
     for (int e = 0; e < P.num_logical; ++e) {
       const size_t b = (size_t(l) * P.num_logical + e) * P.max_replicas;
-      layer.push_back(std::vector<int32_t>(P.log2phy.begin() + b, P.log2phy.begin() + b + P.max_replicas));
+      layer.push_back(
+          std::vector<int32_t>(P.log2phy.begin() + b, P.log2phy.begin() + b + P.max_replicas));
     }
     log2phy.push_back(std::move(layer));
   }

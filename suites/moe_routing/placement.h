@@ -22,7 +22,7 @@ struct PlacementReport {
   kernels::EplbPlacement placement;
   std::vector<double> before_balancedness, after_balancedness;  // per layer, mean/max over GPUs
   std::vector<double> before_max_over_mean, after_max_over_mean;
-  double mean_before = 0, mean_after = 0;  // averaged over layers
+  double mean_before = 0, mean_after = 0;    // averaged over layers
   double worst_before = 0, worst_after = 0;  // lowest balancedness of any layer
 };
 

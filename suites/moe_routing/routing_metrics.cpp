@@ -31,8 +31,11 @@ int effective_nodes(int n_experts, int nodes) {
 
 namespace {
 json stats_json(const kernels::LoadStats& s) {
-  return {{"max_over_mean", s.max_over_mean}, {"max_vio", s.max_vio}, {"cv", s.cv},
-          {"norm_entropy", s.norm_entropy}, {"balancedness", s.balancedness}};
+  return {{"max_over_mean", s.max_over_mean},
+          {"max_vio", s.max_vio},
+          {"cv", s.cv},
+          {"norm_entropy", s.norm_entropy},
+          {"balancedness", s.balancedness}};
 }
 }  // namespace
 
@@ -87,7 +90,8 @@ Measurement measure_routing_metrics(TokenSource& src, const kernels::GateConfig&
     L["nodes_per_token"] = layer_nodes;
     json drops = json::object();
     for (int i = 0; i < 3; ++i) {
-      const double frac = s.total > 0 ? double(kernels::capacity_drops(total.data(), E, cfs[i])) / s.total : 0;
+      const double frac =
+          s.total > 0 ? double(kernels::capacity_drops(total.data(), E, cfs[i])) / s.total : 0;
       drops[cf_names[i]] = frac;
       s_drop[i] += frac;
     }
@@ -95,7 +99,8 @@ Measurement measure_routing_metrics(TokenSource& src, const kernels::GateConfig&
     json ep = json::object();
     for (size_t i = 0; i < eps.size(); ++i) {
       const auto es = kernels::load_stats(kernels::ep_rank_load(total.data(), E, eps[i]));
-      ep[std::to_string(eps[i])] = {{"balancedness", es.balancedness}, {"max_over_mean", es.max_over_mean},
+      ep[std::to_string(eps[i])] = {{"balancedness", es.balancedness},
+                                    {"max_over_mean", es.max_over_mean},
                                     {"rank_load", kernels::ep_rank_load(total.data(), E, eps[i])}};
       s_ep_bal[i] += es.balancedness;
       s_ep_mom[i] += es.max_over_mean;
@@ -139,8 +144,11 @@ Measurement measure_routing_metrics(TokenSource& src, const kernels::GateConfig&
   c["dispatch_bytes_per_token_naive"] = db.naive;
   c["dispatch_bytes_per_token_per_rank"] = db.per_rank;
   c["dispatch_bytes_per_token_per_node"] = db.per_node;
-  m.data = {{"layers", std::move(layers)}, {"ep_degrees", eps}, {"nodes", nodes},
-            {"nodes_per_token_histogram", node_hist}, {"tokens_per_window", cfg.tokens},
+  m.data = {{"layers", std::move(layers)},
+            {"ep_degrees", eps},
+            {"nodes", nodes},
+            {"nodes_per_token_histogram", node_hist},
+            {"tokens_per_window", cfg.tokens},
             {"windows", cfg.windows}};
   return m;
 }

@@ -15,9 +15,9 @@ struct RoutingMetricsConfig {
   std::vector<int> layers;  // model layer indices to route
   int64_t tokens = 4096;    // per window
   int windows = 8;
-  int nodes = 8;            // for nodes touched per token
-  int64_t hidden = 0;       // for dispatch bytes
-  double elem_bytes = 2;    // dispatch dtype size
+  int nodes = 8;          // for nodes touched per token
+  int64_t hidden = 0;     // for dispatch bytes
+  double elem_bytes = 2;  // dispatch dtype size
 };
 
 // EP degrees 8..256 that divide n_experts.

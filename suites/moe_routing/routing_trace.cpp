@@ -14,7 +14,9 @@ namespace dsbench::suites::moe {
 
 using nlohmann::json;
 
-int64_t RoutingTraceLayer::tokens() const { return top_k > 0 ? int64_t(ids.size()) / top_k : 0; }
+int64_t RoutingTraceLayer::tokens() const {
+  return top_k > 0 ? int64_t(ids.size()) / top_k : 0;
+}
 
 namespace {
 
@@ -37,7 +39,8 @@ bool blank_or_comment(const std::string& line) {
 int64_t get_int(const json& j, const char* field, const std::string& where) {
   if (!j.contains(field)) throw UsageError(where + ": missing field '" + field + "'");
   const json& v = j.at(field);
-  if (!v.is_number_integer()) throw UsageError(where + ": field '" + field + "': expected an integer");
+  if (!v.is_number_integer())
+    throw UsageError(where + ": field '" + field + "': expected an integer");
   return v.get<int64_t>();
 }
 
@@ -67,7 +70,8 @@ RoutingTrace parse_routing_trace(const std::string& text, const std::string& sou
         throw UsageError(where + ": expected the header {\"format\": \"" +
                          std::string(kRoutingTraceFormat) + "\", \"n_experts\": E, \"top_k\": K}");
       const int64_t e = get_int(j, "n_experts", where), k = get_int(j, "top_k", where);
-      if (e <= 0 || e > (1 << 20)) throw UsageError(where + ": field 'n_experts': must be in [1, 2^20]");
+      if (e <= 0 || e > (1 << 20))
+        throw UsageError(where + ": field 'n_experts': must be in [1, 2^20]");
       if (k <= 0 || k > e) throw UsageError(where + ": field 'top_k': must be in [1, n_experts]");
       t.n_experts = int(e);
       t.top_k = int(k);
@@ -97,11 +101,13 @@ RoutingTrace parse_routing_trace(const std::string& text, const std::string& sou
                          " expert ids");
       for (int a = 0; a < t.top_k; ++a) {
         if (!row[a].is_number_integer())
-          throw UsageError(where + ": field '" + f + "[" + std::to_string(a) + "]': expected an integer");
+          throw UsageError(where + ": field '" + f + "[" + std::to_string(a) +
+                           "]': expected an integer");
         const int64_t id = row[a].get<int64_t>();
         if (id < 0 || id >= t.n_experts)
           throw UsageError(where + ": field '" + f + "[" + std::to_string(a) + "]': expert id " +
-                           std::to_string(id) + " outside [0, " + std::to_string(t.n_experts) + ")");
+                           std::to_string(id) + " outside [0, " + std::to_string(t.n_experts) +
+                           ")");
         for (int b = 0; b < a; ++b)
           if (row[b].get<int64_t>() == id)
             throw UsageError(where + ": field '" + f + "': expert " + std::to_string(id) +
@@ -112,7 +118,8 @@ RoutingTrace parse_routing_trace(const std::string& text, const std::string& sou
         const json& wr = j["weights"][tok];
         const std::string fw = "weights[" + std::to_string(tok) + "]";
         if (!wr.is_array() || int(wr.size()) != t.top_k)
-          throw UsageError(where + ": field '" + fw + "': expected " + std::to_string(t.top_k) + " numbers");
+          throw UsageError(where + ": field '" + fw + "': expected " + std::to_string(t.top_k) +
+                           " numbers");
         for (int a = 0; a < t.top_k; ++a) {
           if (!wr[a].is_number() || !std::isfinite(wr[a].get<double>()))
             throw UsageError(where + ": field '" + fw + "[" + std::to_string(a) +
@@ -174,7 +181,8 @@ LoadMatrix read_load_matrix(const std::filesystem::path& path) {
         break;
       }
     if (field.empty())
-      throw UsageError(src + ": expected a [layers x experts] array, or an object with field "
+      throw UsageError(src +
+                       ": expected a [layers x experts] array, or an object with field "
                        "'loads' (or 'logical_count')");
     j = json(j[field]);
   }
@@ -189,15 +197,17 @@ LoadMatrix read_load_matrix(const std::filesystem::path& path) {
   for (int l = 0; l < m.layers; ++l) {
     const json& row = j[l];
     const std::string f = base + "[" + std::to_string(l) + "]";
-    if (!row.is_array() || row.empty()) throw UsageError(src + ": " + f + ": expected an array of numbers");
+    if (!row.is_array() || row.empty())
+      throw UsageError(src + ": " + f + ": expected an array of numbers");
     if (l == 0) m.experts = int(row.size());
     if (int(row.size()) != m.experts)
-      throw UsageError(src + ": " + f + ": has " + std::to_string(row.size()) + " experts, row 0 has " +
-                       std::to_string(m.experts));
+      throw UsageError(src + ": " + f + ": has " + std::to_string(row.size()) +
+                       " experts, row 0 has " + std::to_string(m.experts));
     for (int e = 0; e < m.experts; ++e) {
       const json& v = row[e];
       if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0)
-        throw UsageError(src + ": " + f + "[" + std::to_string(e) + "]: expected a non-negative number");
+        throw UsageError(src + ": " + f + "[" + std::to_string(e) +
+                         "]: expected a non-negative number");
       m.load.push_back(v.get<double>());
     }
     m.layer_ids.push_back(l);

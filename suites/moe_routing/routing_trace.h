@@ -13,8 +13,8 @@ namespace dsbench::suites::moe {
 inline constexpr const char* kRoutingTraceFormat = "dsbench.routing-trace/1";
 
 struct RoutingTraceLayer {
-  std::vector<int32_t> ids;     // [tokens, top_k] in record order
-  std::vector<float> weights;   // same shape, or empty when the trace has no weights
+  std::vector<int32_t> ids;    // [tokens, top_k] in record order
+  std::vector<float> weights;  // same shape, or empty when the trace has no weights
   int64_t tokens() const;
   int top_k = 0;
 };

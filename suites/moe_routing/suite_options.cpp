@@ -15,14 +15,16 @@ double num(const nlohmann::json& o, const std::string& f, double lo, double hi) 
   const auto& v = o.at(f);
   if (!v.is_number()) fail(f, "expected a number");
   const double d = v.get<double>();
-  if (!(d >= lo && d <= hi)) fail(f, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  if (!(d >= lo && d <= hi))
+    fail(f, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   return d;
 }
 int64_t integer(const nlohmann::json& o, const std::string& f, int64_t lo, int64_t hi) {
   const auto& v = o.at(f);
   if (!v.is_number_integer()) fail(f, "expected an integer");
   const int64_t d = v.get<int64_t>();
-  if (d < lo || d > hi) fail(f, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  if (d < lo || d > hi)
+    fail(f, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   return d;
 }
 }  // namespace
@@ -41,9 +43,9 @@ MoeSuiteOptions parse_suite_options(const nlohmann::json& o, bool quick) {
   if (o.is_null()) return r;
   if (!o.is_object()) throw UsageError("moe_routing options: expected an object");
   static const std::set<std::string> known = {
-      "trace", "zipf_s", "dirichlet_alpha", "noise", "gamma", "steps", "tokens_per_step", "tokens",
-      "windows", "max_layers", "nodes", "eplb_gpus", "eplb_nodes", "dispatch_dtype",
-      "router_tokens", "permute_tokens"};
+      "trace",           "zipf_s",         "dirichlet_alpha", "noise",         "gamma", "steps",
+      "tokens_per_step", "tokens",         "windows",         "max_layers",    "nodes", "eplb_gpus",
+      "eplb_nodes",      "dispatch_dtype", "router_tokens",   "permute_tokens"};
   for (const auto& [k, v] : o.items())
     if (!known.count(k)) fail(k, "unknown option");
   if (o.contains("trace")) {

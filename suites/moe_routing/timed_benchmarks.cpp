@@ -22,8 +22,12 @@ void fill_normal(std::vector<float>& v, uint64_t seed, float stddev) {
 }
 
 nlohmann::json gate_params(const ModelConfig& m, const kernels::GateConfig& g, int64_t tokens) {
-  return {{"shape", m.name},         {"experts", g.n_experts},   {"top_k", g.top_k},
-          {"n_group", g.n_group},    {"topk_group", g.topk_group}, {"tokens", tokens},
+  return {{"shape", m.name},
+          {"experts", g.n_experts},
+          {"top_k", g.top_k},
+          {"n_group", g.n_group},
+          {"topk_group", g.topk_group},
+          {"tokens", tokens},
           {"scoring", g.scoring == kernels::ScoringFunc::kSigmoid ? "sigmoid" : "softmax"}};
 }
 
@@ -40,7 +44,8 @@ std::vector<int32_t> zipf_routing(const kernels::GateConfig& g, int64_t tokens, 
   const int64_t chunk = 4096;
   for (int64_t t0 = 0; t0 < tokens; t0 += chunk) {
     const int64_t n = std::min(chunk, tokens - t0);
-    src.route(0, int(t0 / chunk), 1, n, nullptr, ids.data() + t0 * g.top_k, weights->data() + t0 * g.top_k);
+    src.route(0, int(t0 / chunk), 1, n, nullptr, ids.data() + t0 * g.top_k,
+              weights->data() + t0 * g.top_k);
   }
   return ids;
 }
@@ -73,11 +78,13 @@ Benchmark router_gate_benchmark(const ModelConfig& shape, int64_t tokens, uint64
       st->w.resize(st->ids.size());
     }
     for (auto _ : state) {
-      kernels::moe_gate(g, st->logits.data(), tokens, st->bias.data(), st->ids.data(), st->w.data());
+      kernels::moe_gate(g, st->logits.data(), tokens, st->bias.data(), st->ids.data(),
+                        st->w.data());
       benchmark::DoNotOptimize(st->ids.data());
       benchmark::ClobberMemory();
     }
-    state.counters["tokens_per_s"] = benchmark::Counter(double(tokens), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["tokens_per_s"] =
+        benchmark::Counter(double(tokens), benchmark::Counter::kIsIterationInvariantRate);
   };
   return b;
 }
@@ -90,8 +97,9 @@ Benchmark router_full_benchmark(const ModelConfig& shape, int64_t tokens, uint64
   b.params = gate_params(shape, g, tokens);
   b.params["hidden"] = h;
   b.flops = 2.0 * double(tokens) * double(h) * g.n_experts;
-  b.bytes = 4.0 * (double(tokens) * h + double(g.n_experts) * h + 2.0 * double(tokens) * g.n_experts) +
-            double(tokens) * g.top_k * 8;
+  b.bytes =
+      4.0 * (double(tokens) * h + double(g.n_experts) * h + 2.0 * double(tokens) * g.n_experts) +
+      double(tokens) * g.top_k * 8;
   struct State {
     std::vector<float> x, w_gate, logits, bias, w;
     std::vector<int32_t> ids;
@@ -110,12 +118,15 @@ Benchmark router_full_benchmark(const ModelConfig& shape, int64_t tokens, uint64
       st->w.resize(st->ids.size());
     }
     for (auto _ : state) {
-      kernels::moe_router_logits(st->x.data(), st->w_gate.data(), tokens, h, g.n_experts, st->logits.data());
-      kernels::moe_gate(g, st->logits.data(), tokens, st->bias.data(), st->ids.data(), st->w.data());
+      kernels::moe_router_logits(st->x.data(), st->w_gate.data(), tokens, h, g.n_experts,
+                                 st->logits.data());
+      kernels::moe_gate(g, st->logits.data(), tokens, st->bias.data(), st->ids.data(),
+                        st->w.data());
       benchmark::DoNotOptimize(st->ids.data());
       benchmark::ClobberMemory();
     }
-    state.counters["tokens_per_s"] = benchmark::Counter(double(tokens), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["tokens_per_s"] =
+        benchmark::Counter(double(tokens), benchmark::Counter::kIsIterationInvariantRate);
   };
   return b;
 }
@@ -142,7 +153,8 @@ Benchmark permute_plan_benchmark(const ModelConfig& m, int64_t tokens, uint64_t 
       kernels::moe_permute_plan(st->ids.data(), tokens, g.top_k, g.n_experts, &st->plan);
       benchmark::DoNotOptimize(st->plan.row_token.data());
     }
-    state.counters["tokens_per_s"] = benchmark::Counter(double(tokens), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["tokens_per_s"] =
+        benchmark::Counter(double(tokens), benchmark::Counter::kIsIterationInvariantRate);
   };
   return b;
 }
@@ -154,8 +166,11 @@ Benchmark permute_dispatch_benchmark(const ModelConfig& m, int64_t tokens, kerne
   if (tokens <= 0) tokens = llc_exceeding_tokens(g.top_k, row_bytes);
   Benchmark b;
   b.name = "permute/dispatch";
-  b.params = {{"tokens", tokens}, {"hidden", m.hidden_size}, {"experts", g.n_experts},
-              {"top_k", g.top_k}, {"dtype", kernels::dtype_name(dtype)}};
+  b.params = {{"tokens", tokens},
+              {"hidden", m.hidden_size},
+              {"experts", g.n_experts},
+              {"top_k", g.top_k},
+              {"dtype", kernels::dtype_name(dtype)}};
   b.bytes = 2.0 * double(tokens) * g.top_k * double(row_bytes);
   struct State {
     std::vector<uint8_t> x, out;
@@ -176,7 +191,8 @@ Benchmark permute_dispatch_benchmark(const ModelConfig& m, int64_t tokens, kerne
       kernels::moe_dispatch(st->plan, st->x.data(), row_bytes, st->out.data());
       benchmark::ClobberMemory();
     }
-    state.counters["tokens_per_s"] = benchmark::Counter(double(tokens), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["tokens_per_s"] =
+        benchmark::Counter(double(tokens), benchmark::Counter::kIsIterationInvariantRate);
   };
   return b;
 }
@@ -187,9 +203,13 @@ Benchmark permute_combine_benchmark(const ModelConfig& m, int64_t tokens, uint64
   if (tokens <= 0) tokens = llc_exceeding_tokens(g.top_k, h * 2);
   Benchmark b;
   b.name = "permute/combine";
-  b.params = {{"tokens", tokens}, {"hidden", h}, {"experts", g.n_experts}, {"top_k", g.top_k},
+  b.params = {{"tokens", tokens},
+              {"hidden", h},
+              {"experts", g.n_experts},
+              {"top_k", g.top_k},
               {"dtype", "bf16"}};
-  b.bytes = double(tokens) * g.top_k * h * 2 + double(tokens) * h * 2 + double(tokens) * g.top_k * 12;
+  b.bytes =
+      double(tokens) * g.top_k * h * 2 + double(tokens) * h * 2 + double(tokens) * g.top_k * 12;
   b.flops = 2.0 * double(tokens) * g.top_k * h;
   struct State {
     std::vector<kernels::bf16> eo, y;
@@ -211,7 +231,8 @@ Benchmark permute_combine_benchmark(const ModelConfig& m, int64_t tokens, uint64
       kernels::moe_combine(st->plan, st->eo.data(), st->w.data(), h, st->y.data());
       benchmark::ClobberMemory();
     }
-    state.counters["tokens_per_s"] = benchmark::Counter(double(tokens), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["tokens_per_s"] =
+        benchmark::Counter(double(tokens), benchmark::Counter::kIsIterationInvariantRate);
   };
   return b;
 }

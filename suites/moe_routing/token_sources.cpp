@@ -20,15 +20,23 @@ kernels::GateConfig gate_config_for(const ModelConfig& m) {
   g.top_k = int(m.num_experts_per_tok);
   g.n_group = int(std::max<int64_t>(1, m.n_group));
   g.topk_group = int(std::max<int64_t>(1, m.topk_group));
-  g.scoring = m.scoring_func == "sigmoid" ? kernels::ScoringFunc::kSigmoid : kernels::ScoringFunc::kSoftmax;
-  if (m.topk_method == "noaux_tc") g.method = kernels::TopkMethod::kNoAuxTc;
-  else if (m.topk_method == "group_limited_greedy") g.method = kernels::TopkMethod::kGroupLimitedGreedy;
-  else if (m.topk_method == "greedy") g.method = kernels::TopkMethod::kGreedy;
-  else throw UsageError(m.source.string() + ": field 'topk_method': unknown value '" + m.topk_method + "'");
+  g.scoring =
+      m.scoring_func == "sigmoid" ? kernels::ScoringFunc::kSigmoid : kernels::ScoringFunc::kSoftmax;
+  if (m.topk_method == "noaux_tc")
+    g.method = kernels::TopkMethod::kNoAuxTc;
+  else if (m.topk_method == "group_limited_greedy")
+    g.method = kernels::TopkMethod::kGroupLimitedGreedy;
+  else if (m.topk_method == "greedy")
+    g.method = kernels::TopkMethod::kGreedy;
+  else
+    throw UsageError(m.source.string() + ": field 'topk_method': unknown value '" + m.topk_method +
+                     "'");
   g.norm_topk_prob = m.norm_topk_prob;
   g.routed_scaling_factor = float(m.routed_scaling_factor);
-  if (g.top_k <= 0 || g.top_k > g.n_experts || g.n_experts % g.n_group != 0 || g.topk_group > g.n_group)
-    throw UsageError(m.source.string() + ": inconsistent routing fields (n_routed_experts, "
+  if (g.top_k <= 0 || g.top_k > g.n_experts || g.n_experts % g.n_group != 0 ||
+      g.topk_group > g.n_group)
+    throw UsageError(m.source.string() +
+                     ": inconsistent routing fields (n_routed_experts, "
                      "num_experts_per_tok, n_group, topk_group)");
   return g;
 }
@@ -42,11 +50,16 @@ std::vector<int> moe_layers(const ModelConfig& m) {
 
 const char* source_name(SourceKind k) {
   switch (k) {
-    case SourceKind::kGate: return "random_gate";
-    case SourceKind::kZipf: return "zipf";
-    case SourceKind::kDirichlet: return "dirichlet";
-    case SourceKind::kDrift: return "drift";
-    case SourceKind::kTrace: return "trace";
+    case SourceKind::kGate:
+      return "random_gate";
+    case SourceKind::kZipf:
+      return "zipf";
+    case SourceKind::kDirichlet:
+      return "dirichlet";
+    case SourceKind::kDrift:
+      return "drift";
+    case SourceKind::kTrace:
+      return "trace";
   }
   return "?";
 }
@@ -92,23 +105,27 @@ TokenSource::TokenSource(SourceKind kind, const kernels::GateConfig& gate, const
                        " experts, top_k " + std::to_string(trace->top_k) + "; the model has " +
                        std::to_string(gate.n_experts) + ", top_k " + std::to_string(gate.top_k));
   }
-  if (kind == SourceKind::kGate && opt.hidden <= 0) throw UsageError("random_gate source: hidden size must be > 0");
+  if (kind == SourceKind::kGate && opt.hidden <= 0)
+    throw UsageError("random_gate source: hidden size must be > 0");
 }
 
 const std::vector<double>& TokenSource::popularity(int layer, int which) {
   auto& v = which == 0 ? pop_a_ : pop_b_;
   if (int(v.size()) <= layer) v.resize(layer + 1);
   if (v[layer].empty()) {
-    std::mt19937_64 rng(opt_.seed * 1000003ull + uint64_t(layer) * 7919ull + uint64_t(which) * 104729ull);
-    v[layer] = kind_ == SourceKind::kDirichlet ? dirichlet_popularity(gate_.n_experts, opt_.dirichlet_alpha, rng)
-                                               : zipf_popularity(gate_.n_experts, opt_.zipf_s, rng);
+    std::mt19937_64 rng(opt_.seed * 1000003ull + uint64_t(layer) * 7919ull +
+                        uint64_t(which) * 104729ull);
+    v[layer] = kind_ == SourceKind::kDirichlet
+                   ? dirichlet_popularity(gate_.n_experts, opt_.dirichlet_alpha, rng)
+                   : zipf_popularity(gate_.n_experts, opt_.zipf_s, rng);
   }
   return v[layer];
 }
 
 void TokenSource::logits(int layer, int window, int n_windows, int64_t n_tokens, float* out) {
   const int E = gate_.n_experts;
-  std::mt19937_64 rng(opt_.seed ^ (uint64_t(layer) << 32) ^ (uint64_t(window) * 0x9e3779b97f4a7c15ull));
+  std::mt19937_64 rng(opt_.seed ^ (uint64_t(layer) << 32) ^
+                      (uint64_t(window) * 0x9e3779b97f4a7c15ull));
   switch (kind_) {
     case SourceKind::kGate: {
       const int64_t h = opt_.hidden;
@@ -137,7 +154,8 @@ void TokenSource::logits(int layer, int window, int n_windows, int64_t n_tokens,
       const double f = n_windows > 1 ? double(window) / (n_windows - 1) : 0.0;
       std::vector<double> p(E);
       double sum = 0;
-      for (int i = 0; i < E; ++i) sum += (p[i] = std::exp((1 - f) * std::log(a[i]) + f * std::log(b[i])));
+      for (int i = 0; i < E; ++i)
+        sum += (p[i] = std::exp((1 - f) * std::log(a[i]) + f * std::log(b[i])));
       for (double& v : p) v /= sum;
       popularity_logits(p, opt_.noise, n_tokens, rng, out);
       return;

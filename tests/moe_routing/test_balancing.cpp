@@ -22,7 +22,8 @@ TEST(BiasBalancing, UpdateRuleSignsByHand) {
 }
 
 TEST(BiasBalancing, HalvesMaxOverMeanOnZipfStreamDeepSeekV3Gate) {
-  const kernels::GateConfig g{256, 8, 8, 4, kernels::ScoringFunc::kSigmoid, kernels::TopkMethod::kNoAuxTc, true, 2.5f};
+  const kernels::GateConfig g{
+      256, 8, 8, 4, kernels::ScoringFunc::kSigmoid, kernels::TopkMethod::kNoAuxTc, true, 2.5f};
   BalanceSimOptions o;
   o.steps = 200;
   o.tokens_per_step = 512;
@@ -37,7 +38,8 @@ TEST(BiasBalancing, HalvesMaxOverMeanOnZipfStreamDeepSeekV3Gate) {
 }
 
 TEST(BiasBalancing, HalvesMaxOverMeanOnZipfStreamSmallGate) {
-  const kernels::GateConfig g{32, 4, 4, 2, kernels::ScoringFunc::kSigmoid, kernels::TopkMethod::kNoAuxTc, true, 2.5f};
+  const kernels::GateConfig g{
+      32, 4, 4, 2, kernels::ScoringFunc::kSigmoid, kernels::TopkMethod::kNoAuxTc, true, 2.5f};
   BalanceSimOptions o;
   o.steps = 500;
   o.tokens_per_step = 256;
@@ -48,7 +50,8 @@ TEST(BiasBalancing, HalvesMaxOverMeanOnZipfStreamSmallGate) {
 }
 
 TEST(BiasBalancing, ZeroGammaChangesNothing) {
-  const kernels::GateConfig g{32, 4, 1, 1, kernels::ScoringFunc::kSigmoid, kernels::TopkMethod::kNoAuxTc, true, 1.0f};
+  const kernels::GateConfig g{
+      32, 4, 1, 1, kernels::ScoringFunc::kSigmoid, kernels::TopkMethod::kNoAuxTc, true, 1.0f};
   BalanceSimOptions o;
   o.steps = 20;
   o.tokens_per_step = 128;

@@ -54,12 +54,12 @@ void expect_valid(const EplbPlacement& r, const std::vector<double>& w, int gpus
 
 TEST(Eplb, MatchesPublishedExample) {
   // deepseek-ai/EPLB README: 2 layers, 12 experts, 16 replicas, 4 groups, 2 nodes, 8 GPUs.
-  const std::vector<double> w = {90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86,
-                                 20, 107, 104, 64, 19, 197, 187, 157, 172, 86, 16, 27};
+  const std::vector<double> w = {90, 132, 40,  61, 104, 165, 39,  4,   73,  56, 183, 86,
+                                 20, 107, 104, 64, 19,  197, 187, 157, 172, 86, 16,  27};
   const EplbPlacement r = eplb_rebalance(w.data(), 2, 12, 16, 4, 2, 8);
   EXPECT_TRUE(r.hierarchical);
-  EXPECT_EQ(r.phy2log, (std::vector<int32_t>{5, 6, 5, 7, 8, 4, 3, 4, 10, 9, 10, 2, 0, 1, 11, 1,
-                                             7, 10, 6, 8, 6, 11, 8, 9, 2, 4, 5, 1, 5, 0, 3, 1}));
+  EXPECT_EQ(r.phy2log, (std::vector<int32_t>{5, 6,  5, 7, 8, 4,  3, 4, 10, 9, 10, 2, 0, 1, 11, 1,
+                                             7, 10, 6, 8, 6, 11, 8, 9, 2,  4, 5,  1, 5, 0, 3,  1}));
   expect_valid(r, w, 8);
 }
 
@@ -87,7 +87,9 @@ TEST(Eplb, ValidOnRandomSkewedLoadsBothPolicies) {
   const int L = 3, E = 256;
   std::vector<double> w(size_t(L) * E);
   for (int l = 0; l < L; ++l)
-    for (int e = 0; e < E; ++e) w[size_t(l) * E + e] = 1e4 / std::pow(1.0 + ((e * 37 + l * 11) % E), 1.0) + double(rng() % 50);
+    for (int e = 0; e < E; ++e)
+      w[size_t(l) * E + e] =
+          1e4 / std::pow(1.0 + ((e * 37 + l * 11) % E), 1.0) + double(rng() % 50);
   for (int redundant : {0, 32, 64}) {
     const EplbPlacement h = eplb_rebalance(w.data(), L, E, E + redundant, 8, 4, 32);
     EXPECT_TRUE(h.hierarchical);
@@ -107,7 +109,9 @@ TEST(Eplb, RedundancyImprovesSkewedBalance) {
   double last = 0;
   for (int redundant : {0, 16, 32}) {
     const EplbPlacement r = eplb_rebalance(w.data(), 1, E, E + redundant, 1, 1, gpus);
-    const double after = load_stats(eplb_gpu_loads(w.data(), r.phy2log.data(), r.logcnt.data(), E + redundant, gpus)).balancedness;
+    const double after =
+        load_stats(eplb_gpu_loads(w.data(), r.phy2log.data(), r.logcnt.data(), E + redundant, gpus))
+            .balancedness;
     EXPECT_GT(after, before);
     EXPECT_GE(after, last - 1e-12);
     last = after;
@@ -117,10 +121,13 @@ TEST(Eplb, RedundancyImprovesSkewedBalance) {
 
 TEST(Eplb, RejectsBadParameters) {
   std::vector<double> w(16, 1.0);
-  EXPECT_THROW(eplb_rebalance(w.data(), 1, 16, 8, 1, 1, 4), std::invalid_argument);   // replicas < experts
+  EXPECT_THROW(eplb_rebalance(w.data(), 1, 16, 8, 1, 1, 4),
+               std::invalid_argument);  // replicas < experts
   EXPECT_THROW(eplb_rebalance(w.data(), 1, 16, 18, 1, 1, 4), std::invalid_argument);  // 18 % 4
-  EXPECT_THROW(eplb_rebalance(w.data(), 1, 16, 16, 1, 3, 4), std::invalid_argument);  // gpus % nodes
-  EXPECT_THROW(eplb_rebalance(w.data(), 1, 16, 16, 3, 3, 3), std::invalid_argument);  // 16 % 3 groups
+  EXPECT_THROW(eplb_rebalance(w.data(), 1, 16, 16, 1, 3, 4),
+               std::invalid_argument);  // gpus % nodes
+  EXPECT_THROW(eplb_rebalance(w.data(), 1, 16, 16, 3, 3, 3),
+               std::invalid_argument);  // 16 % 3 groups
 }
 
 }  // namespace

@@ -14,7 +14,9 @@
 namespace dsbench::kernels {
 namespace {
 
-float logit_of(double s) { return float(std::log(s / (1 - s))); }  // sigmoid(logit_of(s)) == s
+float logit_of(double s) {
+  return float(std::log(s / (1 - s)));
+}  // sigmoid(logit_of(s)) == s
 
 struct Routed {
   std::vector<int32_t> ids;

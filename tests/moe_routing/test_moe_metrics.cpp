@@ -44,10 +44,10 @@ TEST(MoeMetrics, KnownSmallCase) {
 }
 
 TEST(MoeMetrics, CapacityDrops) {
-  const std::vector<int64_t> counts = {10, 2, 2, 2};  // 16 slots, mean 4
-  EXPECT_EQ(capacity_drops(counts.data(), 4, 1.0), 6);    // capacity 4
-  EXPECT_EQ(capacity_drops(counts.data(), 4, 1.25), 5);   // capacity 5
-  EXPECT_EQ(capacity_drops(counts.data(), 4, 2.0), 2);    // capacity 8
+  const std::vector<int64_t> counts = {10, 2, 2, 2};     // 16 slots, mean 4
+  EXPECT_EQ(capacity_drops(counts.data(), 4, 1.0), 6);   // capacity 4
+  EXPECT_EQ(capacity_drops(counts.data(), 4, 1.25), 5);  // capacity 5
+  EXPECT_EQ(capacity_drops(counts.data(), 4, 2.0), 2);   // capacity 8
   const std::vector<int64_t> even = {4, 4, 4, 4};
   EXPECT_EQ(capacity_drops(even.data(), 4, 1.0), 0);
 }

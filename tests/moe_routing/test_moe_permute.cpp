@@ -56,11 +56,13 @@ TEST(MoePermute, DispatchRoundTripsExactlyAtScale) {
       const int64_t r = p.slot_row[t * k + j];
       ASSERT_GE(r, p.offsets[ids[t * k + j]]);
       ASSERT_LT(r, p.offsets[ids[t * k + j] + 1]);
-      ASSERT_EQ(std::memcmp(out.data() + r * hidden, x.data() + t * hidden, hidden * sizeof(float)), 0);
+      ASSERT_EQ(std::memcmp(out.data() + r * hidden, x.data() + t * hidden, hidden * sizeof(float)),
+                0);
     }
   // Rows within an expert keep token order.
   for (int e = 0; e < E; ++e)
-    for (int64_t r = p.offsets[e] + 1; r < p.offsets[e + 1]; ++r) ASSERT_LT(p.row_token[r - 1], p.row_token[r]);
+    for (int64_t r = p.offsets[e] + 1; r < p.offsets[e + 1]; ++r)
+      ASSERT_LT(p.row_token[r - 1], p.row_token[r]);
 }
 
 TEST(MoePermute, CombineOfIdentityExpertsReturnsTokens) {
@@ -90,7 +92,8 @@ TEST(MoePermute, CombineOfIdentityExpertsReturnsTokens) {
   // Scaling by a routed_scaling_factor of 2.5 after normalisation scales the output.
   for (auto& v : w) v *= 2.5f;
   moe_combine(p, eo.data(), w.data(), hidden, y.data());
-  for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], 2.5f * x[i], 1e-5f * (1 + std::abs(x[i])));
+  for (size_t i = 0; i < y.size(); ++i)
+    ASSERT_NEAR(y[i], 2.5f * x[i], 1e-5f * (1 + std::abs(x[i])));
 }
 
 TEST(MoePermute, CombineBf16MatchesFloat64Reference) {

@@ -78,10 +78,10 @@ TEST(MoeSuite, BadOptionsAreRefusedNamingTheField) {
 
 TEST(MoeSuite, QuickPlanHasEveryBenchmarkWithBytesOnTimedOnes) {
   const auto plan = quick_plan("dsv3-tiny");
-  for (const char* n : {"balance/random_gate", "balance/zipf", "balance/dirichlet", "balance/drift", "balance/trace",
-                        "balancing/aux_free_bias", "routing/node_limit", "placement/eplb",
-                        "compare/standard_vs_deepseekmoe", "router/gate", "router/full", "permute/plan",
-                        "permute/dispatch", "permute/combine"})
+  for (const char* n : {"balance/random_gate", "balance/zipf", "balance/dirichlet", "balance/drift",
+                        "balance/trace", "balancing/aux_free_bias", "routing/node_limit",
+                        "placement/eplb", "compare/standard_vs_deepseekmoe", "router/gate",
+                        "router/full", "permute/plan", "permute/dispatch", "permute/combine"})
     EXPECT_NE(find(plan, n), nullptr) << n;
   EXPECT_EQ(find(plan, "balance/trace")->skipped.rfind("no routing trace", 0), 0u);
   int router_shapes = 0;
@@ -99,10 +99,12 @@ TEST(MoeSuite, MeasuredBalanceFiguresAreSane) {
   const Measurement gate = find(plan, "balance/random_gate")->measure();
   const Measurement zipf = find(plan, "balance/zipf")->measure();
   ASSERT_FALSE(zipf.samples.empty());
-  EXPECT_LT(gate.counters["max_over_mean"].get<double>(), zipf.counters["max_over_mean"].get<double>());
+  EXPECT_LT(gate.counters["max_over_mean"].get<double>(),
+            zipf.counters["max_over_mean"].get<double>());
   EXPECT_GT(zipf.counters["max_over_mean"].get<double>(), 1.5);
-  EXPECT_EQ(zipf.counters["nodes"].get<int>(), 4);                    // one group per node
-  EXPECT_LE(zipf.counters["nodes_per_token_max"].get<double>(), 2);  // dsv3-tiny keeps 2 of 4 groups
+  EXPECT_EQ(zipf.counters["nodes"].get<int>(), 4);  // one group per node
+  EXPECT_LE(zipf.counters["nodes_per_token_max"].get<double>(),
+            2);  // dsv3-tiny keeps 2 of 4 groups
   ASSERT_TRUE(zipf.data["layers"].is_array());
   const json& L = zipf.data["layers"][0];
   EXPECT_EQ(L["tokens_per_expert"].size(), 32u);
@@ -111,7 +113,8 @@ TEST(MoeSuite, MeasuredBalanceFiguresAreSane) {
   EXPECT_LE(bal.counters["final_max_over_mean_with_bias"].get<double>(),
             0.5 * bal.counters["final_max_over_mean_without_bias"].get<double>());
   const Measurement pl = find(plan, "placement/eplb")->measure();
-  EXPECT_GT(pl.counters["balancedness_after"].get<double>(), pl.counters["balancedness_before"].get<double>());
+  EXPECT_GT(pl.counters["balancedness_after"].get<double>(),
+            pl.counters["balancedness_before"].get<double>());
 }
 
 TEST(MoeSuite, TraceReplayMatchesTheRecordedCounts) {
@@ -119,7 +122,8 @@ TEST(MoeSuite, TraceReplayMatchesTheRecordedCounts) {
   const auto path = dir / ("dsbench_trace_" + std::to_string(::getpid()) + ".jsonl");
   {
     std::ofstream f(path);
-    f << R"({"format": "dsbench.routing-trace/1", "n_experts": 32, "top_k": 4})" "\n";
+    f << R"({"format": "dsbench.routing-trace/1", "n_experts": 32, "top_k": 4})"
+         "\n";
     for (int rec = 0; rec < 4; ++rec) {
       f << R"({"layer": 1, "ids": [)";
       for (int t = 0; t < 64; ++t) f << (t ? "," : "") << "[0,1,2," << 3 + t % 29 << "]";
@@ -180,18 +184,21 @@ class PlacementCli : public ::testing::Test {
 };
 
 TEST_F(PlacementCli, JsonHasEplbOutputs) {
-  const CliResult r = run_cli("--load " + loads_.string() + " --replicas 16 --groups 4 --nodes 2 --gpus 8 --json");
+  const CliResult r =
+      run_cli("--load " + loads_.string() + " --replicas 16 --groups 4 --nodes 2 --gpus 8 --json");
   ASSERT_EQ(r.code, 0) << r.out;
   const json j = json::parse(r.out);
   EXPECT_EQ(j["phy2log"][0], json({5, 6, 5, 7, 8, 4, 3, 4, 10, 9, 10, 2, 0, 1, 11, 1}));
   EXPECT_EQ(j["logcnt"][0].size(), 12u);
   EXPECT_EQ(j["log2phy"][0].size(), 12u);
   EXPECT_EQ(j["policy"], "hierarchical");
-  EXPECT_GT(j["mean_balancedness_after"].get<double>(), j["mean_balancedness_before"].get<double>());
+  EXPECT_GT(j["mean_balancedness_after"].get<double>(),
+            j["mean_balancedness_before"].get<double>());
 }
 
 TEST_F(PlacementCli, TextReportAndBadInputExitTwo) {
-  CliResult r = run_cli("--load " + loads_.string() + " --replicas 16 --groups 4 --nodes 2 --gpus 8");
+  CliResult r =
+      run_cli("--load " + loads_.string() + " --replicas 16 --groups 4 --nodes 2 --gpus 8");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("balancedness before"), std::string::npos) << r.out;
   r = run_cli("--load " + loads_.string() + " --replicas 18 --groups 4 --nodes 2 --gpus 8");

@@ -26,9 +26,14 @@ std::string error_of(const std::string& text) {
 }
 
 TEST(RoutingTrace, ParsesLayersTokensAndWeights) {
-  const std::string text = "# recorded by hand\n" + kHeader + "\n\n" +
-                           R"({"layer": 3, "ids": [[0, 1], [7, 2]], "weights": [[0.6, 0.4], [0.5, 0.5]]})" "\n" +
-                           R"({"layer": 4, "ids": [[5, 6]]})" "\n" + R"({"layer": 3, "ids": [[1, 0]], "weights": [[1, 0]]})" "\n";
+  const std::string text =
+      "# recorded by hand\n" + kHeader + "\n\n" +
+      R"({"layer": 3, "ids": [[0, 1], [7, 2]], "weights": [[0.6, 0.4], [0.5, 0.5]]})"
+      "\n" +
+      R"({"layer": 4, "ids": [[5, 6]]})"
+      "\n" +
+      R"({"layer": 3, "ids": [[1, 0]], "weights": [[1, 0]]})"
+      "\n";
   const RoutingTrace t = parse_routing_trace(text, "t.jsonl");
   EXPECT_EQ(t.n_experts, 8);
   EXPECT_EQ(t.top_k, 2);
@@ -50,19 +55,26 @@ TEST(RoutingTrace, RejectsMalformedLinesNamingFileAndLine) {
     EXPECT_NE(e.find("t.jsonl:2"), std::string::npos) << e;
     EXPECT_NE(e.find("outside"), std::string::npos) << e;
   }
-  EXPECT_NE(error_of(kHeader + "\n{\"layer\": 0, \"ids\": [[0]]}\n").find("t.jsonl:2"), std::string::npos);
-  EXPECT_NE(error_of(kHeader + "\n{\"layer\": 0, \"ids\": [[1, 1]]}\n").find("twice"), std::string::npos);
-  EXPECT_NE(error_of(kHeader + "\n\n{\"layer\": 0, \"ids\": [[1, 2]]\n").find("t.jsonl:3: malformed JSON"),
+  EXPECT_NE(error_of(kHeader + "\n{\"layer\": 0, \"ids\": [[0]]}\n").find("t.jsonl:2"),
+            std::string::npos);
+  EXPECT_NE(error_of(kHeader + "\n{\"layer\": 0, \"ids\": [[1, 1]]}\n").find("twice"),
+            std::string::npos);
+  EXPECT_NE(error_of(kHeader + "\n\n{\"layer\": 0, \"ids\": [[1, 2]]\n")
+                .find("t.jsonl:3: malformed JSON"),
             std::string::npos);
   EXPECT_NE(error_of(kHeader + "\n{\"ids\": [[1, 2]]}\n").find("'layer'"), std::string::npos);
-  EXPECT_NE(error_of(kHeader + "\n{\"layer\": 0, \"ids\": [[1, 2]], \"weights\": [[1]]}\n").find("weights[0]"),
+  EXPECT_NE(error_of(kHeader + "\n{\"layer\": 0, \"ids\": [[1, 2]], \"weights\": [[1]]}\n")
+                .find("weights[0]"),
             std::string::npos);
-  EXPECT_NE(error_of(kHeader + "\n{\"layer\": 0, \"ids\": [[1, 2]], \"weights\": [[1, \"x\"]]}\n").find("weights[0][1]"),
+  EXPECT_NE(error_of(kHeader + "\n{\"layer\": 0, \"ids\": [[1, 2]], \"weights\": [[1, \"x\"]]}\n")
+                .find("weights[0][1]"),
             std::string::npos);
-  EXPECT_NE(error_of("{\"layer\": 0, \"ids\": [[1, 2]]}\n").find("t.jsonl:1: expected the header"), std::string::npos);
+  EXPECT_NE(error_of("{\"layer\": 0, \"ids\": [[1, 2]]}\n").find("t.jsonl:1: expected the header"),
+            std::string::npos);
   EXPECT_NE(error_of(kHeader + "\n").find("no records"), std::string::npos);
   EXPECT_NE(error_of("").find("empty routing trace"), std::string::npos);
-  EXPECT_NE(error_of(R"({"format": "dsbench.routing-trace/1", "n_experts": 8, "top_k": 9})").find("'top_k'"),
+  EXPECT_NE(error_of(R"({"format": "dsbench.routing-trace/1", "n_experts": 8, "top_k": 9})")
+                .find("'top_k'"),
             std::string::npos);
 }
 

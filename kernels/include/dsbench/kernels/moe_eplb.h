@@ -16,8 +16,8 @@ void eplb_balanced_packing(const double* weight, int n, int num_packs, int32_t* 
 // Replicates num_log experts into num_phy physical slots: slots [0, num_log) are the experts
 // themselves, each further slot copies the expert with the largest load per replica (ties: lower
 // id). phy2log/rank: [num_phy]; logcnt: [num_log].
-void eplb_replicate(const double* weight, int num_log, int num_phy, int32_t* phy2log,
-                    int32_t* rank, int32_t* logcnt);
+void eplb_replicate(const double* weight, int num_log, int num_phy, int32_t* phy2log, int32_t* rank,
+                    int32_t* logcnt);
 
 // EPLB's outputs, under EPLB's names. Physical expert p lives on GPU p / (num_replicas/num_gpus).
 struct EplbPlacement {
