@@ -296,7 +296,8 @@ net::awaitable<void> Run::one(size_t i) {
   if (!r.ok && r.error.empty()) r.error = "unknown failure";
   events_ += r.events;
   last_end_ = std::max(last_end_, Clock::now());
-  slot_freed_ = Clock::now();
+  // The moment the limit stops binding: requests waiting for a slot could go from here.
+  if (inflight_ == opts_.max_concurrency) slot_freed_ = Clock::now();
   --inflight_;
   slot_.cancel();
 }
@@ -310,13 +311,12 @@ net::awaitable<void> Run::drive() {
       wait.expires_at(when);
       co_await wait.async_wait(net::redirect_error(net::use_awaitable, ec));
     }
-    auto eligible = when;
     while (opts_.max_concurrency > 0 && inflight_ >= opts_.max_concurrency && Clock::now() < run_deadline_) {
       slot_.expires_at(run_deadline_);
       co_await slot_.async_wait(net::redirect_error(net::use_awaitable, ec));
-      eligible = std::max(when, slot_freed_);
     }
-    results_[i].eligible_s = secs(eligible - t0_);
+    // Could go at its arrival, or when a slot last freed if the limit was binding then.
+    results_[i].eligible_s = secs(std::max(when, slot_freed_) - t0_);
     if (when >= run_deadline_ || Clock::now() >= run_deadline_) {
       for (size_t k = i; k < reqs_.size(); ++k)
         results_[k].error = "not sent: run time limit (--max-duration) reached";
@@ -352,6 +352,7 @@ LoadResult Run::go() {
   endpoint_ = found.begin()->endpoint();
   t0_ = Clock::now();
   last_end_ = t0_;
+  slot_freed_ = t0_;
   run_deadline_ = t0_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opts_.max_duration_s));
   net::co_spawn(ioc_, drive(), net::detached);
   ioc_.run();
