@@ -350,7 +350,7 @@ std::vector<Benchmark> make_kv_cache(const SuiteContext& ctx) {
   std::vector<Benchmark> out = analytic_benchmarks(ctx);
   std::vector<Shape> shapes = {shape_of(ctx.model)};
   if (ctx.model.name != "deepseek-v3") shapes.push_back(shape_of(load_model("deepseek-v3")));
-  const Shape& first = shapes.front();
+  const Shape first = shapes.front();
   if (ctx.quick) {
     for (CacheKind k : kinds_for(first)) out.push_back(decode_benchmark(ctx, first, k, 1024, 1, DType::kBF16));
     if (first.mla) {
@@ -358,10 +358,35 @@ std::vector<Benchmark> make_kv_cache(const SuiteContext& ctx) {
       out.push_back(ratio_benchmark(ctx, first, 4096));
     }
   } else {
+    // Plan options may narrow the sweep: {"contexts": [...], "batches": [...], "shapes": [...]}.
+    auto list_opt = [&](const char* key, std::vector<int64_t> fallback) {
+      if (!ctx.options.contains(key)) return fallback;
+      const json& v = ctx.options[key];
+      if (!v.is_array() || v.empty())
+        throw UsageError(std::string("kv_cache option '") + key + "': expected a non-empty array of integers");
+      std::vector<int64_t> out_v;
+      for (const json& x : v) {
+        if (!x.is_number_integer() || x.get<int64_t>() <= 0)
+          throw UsageError(std::string("kv_cache option '") + key + "': expected positive integers");
+        out_v.push_back(x.get<int64_t>());
+      }
+      return out_v;
+    };
+    const std::vector<int64_t> contexts = list_opt("contexts", {1024, 4096, 16384, 32768, 65536});
+    const std::vector<int64_t> batches = list_opt("batches", {1, 4, 16});
+    if (ctx.options.contains("shapes")) {
+      const json& v = ctx.options["shapes"];
+      std::vector<Shape> keep;
+      for (const Shape& sh : shapes)
+        if (v.is_array() && std::find(v.begin(), v.end(), json(sh.label)) != v.end()) keep.push_back(sh);
+      if (keep.empty()) throw UsageError("kv_cache option 'shapes': names none of the shapes of this run");
+      shapes = keep;
+    }
     for (const Shape& sh : shapes)
       for (CacheKind k : kinds_for(sh))
-        for (int64_t c : {1024, 4096, 16384, 32768, 65536})
-          for (int batch : {1, 4, 16}) out.push_back(decode_benchmark(ctx, sh, k, c, batch, DType::kBF16));
+        for (int64_t c : contexts)
+          for (int64_t batch : batches)
+            out.push_back(decode_benchmark(ctx, sh, k, c, int(batch), DType::kBF16));
     // fp32 storage at one point per kind (the engine's fp32 caches).
     for (CacheKind k : kinds_for(first)) out.push_back(decode_benchmark(ctx, first, k, 16384, 1, DType::kF32));
     for (const Shape& sh : shapes)
