@@ -38,7 +38,10 @@ void combine_splits(const std::vector<WorkItem>& items, int batch, int heads, in
   std::vector<int64_t> first(size_t(batch) + 1, 0);
   for (const WorkItem& it : items) ++first[size_t(it.b) + 1];
   for (int b = 0; b < batch; ++b) first[size_t(b) + 1] += first[size_t(b)];
-#pragma omp parallel for collapse(2) schedule(static)
+  // Small merges run on the calling thread: another parallel region costs more than the work
+  // (and on a loaded host, a scheduler slice for the second thread).
+  const bool par = int64_t(items.size()) * heads * dim > (int64_t(1) << 18);
+#pragma omp parallel for collapse(2) schedule(static) if (par)
   for (int b = 0; b < batch; ++b) {
     for (int h = 0; h < heads; ++h) {
       const int64_t i0 = first[size_t(b)], i1 = first[size_t(b) + 1];

@@ -26,7 +26,8 @@ void load_rows(const MlaDecodeArgs& a, int b, int64_t t, int n, int row, float* 
 // out[b][h][e] = sum_c w_uv[h][e][c] * o_lat[b][h][c]
 void apply_w_uv(const MlaDecodeArgs& a, const float* o_lat) {
   const int H = a.heads, R = a.kv_lora_rank, V = a.v_head_dim;
-#pragma omp parallel for collapse(2) schedule(static)
+  const bool par = int64_t(a.seqs.batch) * H * V * R > (int64_t(1) << 18);
+#pragma omp parallel for collapse(2) schedule(static) if (par)
   for (int b = 0; b < a.seqs.batch; ++b)
     for (int h = 0; h < H; ++h) {
       const float* o = o_lat + (int64_t(b) * H + h) * R;
@@ -139,7 +140,8 @@ void decode_attention_mla_absorbed(const MlaDecodeArgs& a) {
   const int Rr = R + P, Dn = a.qk_nope_head_dim;
   // q_abs[b][h] = [W_UK_h^T q_nope_h | q_pe_h]
   float* q_abs = detail::workspace(3, size_t(B) * H * Rr);
-#pragma omp parallel for collapse(2) schedule(static)
+  const bool par = int64_t(B) * H * Dn * R > (int64_t(1) << 18);
+#pragma omp parallel for collapse(2) schedule(static) if (par)
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < H; ++h) {
       float* __restrict qa = q_abs + (int64_t(b) * H + h) * Rr;
