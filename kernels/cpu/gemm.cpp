@@ -97,6 +97,47 @@ inline void micro_m(int mr, const float* x, int64_t ldx, const WT* w, int64_t ld
 constexpr int64_t kNr = 4, kMr = 4;
 constexpr int64_t kMinParallelWork = int64_t(1) << 16;
 
+#if defined(__AVX512F__)
+// m = 1 against 16 weight rows: 16 dot products in registers, then one transpose-add tree instead
+// of 16 horizontal reductions (at k = 512 those cost as much as the streaming loop itself).
+template <class WT>
+void gemv16(const float* x, const WT* w, int64_t ldw, int64_t k, float* y, bool acc) {
+  __m512 a[16];
+  for (int j = 0; j < 16; ++j) a[j] = _mm512_setzero_ps();
+  int64_t kk = 0;
+  for (; kk + 16 <= k; kk += 16) {
+    const __m512 xv = _mm512_loadu_ps(x + kk);
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j) a[j] = _mm512_fmadd_ps(xv, load_w(w + j * ldw + kk), a[j]);
+  }
+  if (kk < k) {
+    const __mmask16 mk = __mmask16((1u << (k - kk)) - 1u);
+    const __m512 xv = _mm512_maskz_loadu_ps(mk, x + kk);
+    for (int j = 0; j < 16; ++j) a[j] = _mm512_fmadd_ps(xv, load_w_mask(w + j * ldw + kk, mk), a[j]);
+  }
+  __m512 c[8], d[4];
+  for (int i = 0; i < 8; ++i)
+    c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x44),
+                         _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xEE));
+  for (int i = 0; i < 4; ++i)
+    d[i] = _mm512_add_ps(_mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0x88),
+                         _mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0xDD));
+  const __m512 u = _mm512_add_ps(_mm512_unpacklo_ps(d[0], d[1]), _mm512_unpackhi_ps(d[0], d[1]));
+  const __m512 v = _mm512_add_ps(_mm512_unpacklo_ps(d[2], d[3]), _mm512_unpackhi_ps(d[2], d[3]));
+  const __m512 f = _mm512_add_ps(
+      _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(u), _mm512_castps_pd(v))),
+      _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(u), _mm512_castps_pd(v))));
+  alignas(64) float t[16];
+  _mm512_store_ps(t, f);
+  // Lane L, element q of f holds row 4q + L.
+  for (int q = 0; q < 4; ++q)
+    for (int l = 0; l < 4; ++l) {
+      const float val = t[4 * l + q];
+      y[4 * q + l] = acc ? y[4 * q + l] + val : val;
+    }
+}
+#endif
+
 // All m rows of x against one block of nr <= 4 weight rows (wp, row stride ldw); y at column 0.
 template <class WT>
 void block_tiles(const float* x, int64_t m, int64_t ldx, const WT* wp, int64_t ldw, int nr, int64_t k,
@@ -125,6 +166,10 @@ void own_rows(const float* x, int64_t m, int64_t ldx, const WT* w, int64_t n0, i
               int64_t ldw, float* y, int64_t ldy, bool acc) {
   constexpr bool kWiden = std::is_same_v<WT, uint16_t>;
   thread_local std::vector<float> wide;
+#if defined(__AVX512F__)
+  if (m == 1)
+    for (; n0 + 16 <= n1; n0 += 16) gemv16(x, w + n0 * ldw, ldw, k, y + n0, acc);
+#endif
   for (int64_t b0 = n0; b0 < n1; b0 += kNr) {
     const int nr = int(std::min(kNr, n1 - b0));
     const WT* wsrc = w + b0 * ldw;
@@ -140,16 +185,72 @@ void own_rows(const float* x, int64_t m, int64_t ldx, const WT* w, int64_t n0, i
   }
 }
 
+#if defined(__AVX512F__)
+// Medium m (4 < m <= 32): x is transposed once to [k][16*MV] so a 12-row block of widened weights
+// is broadcast element by element against 16-row vectors of x; 12 x MV accumulators stay in
+// registers and no horizontal reduction is needed (the 4x4 dot-product tile needs one per output).
+constexpr int64_t kXtRows = 12;
+template <int MV>
+void xt_block(const float* xt, int64_t mp, const float* wide, int64_t k, int nr, int64_t m, float* y,
+              int64_t ldy, bool acc) {
+  __m512 c[kXtRows][MV];
+#pragma GCC unroll 12
+  for (int j = 0; j < kXtRows; ++j)
+    for (int v = 0; v < MV; ++v) c[j][v] = _mm512_setzero_ps();
+  for (int64_t kk = 0; kk < k; ++kk) {
+    __m512 xv[MV];
+    for (int v = 0; v < MV; ++v) xv[v] = _mm512_loadu_ps(xt + kk * mp + v * 16);
+#pragma GCC unroll 12
+    for (int j = 0; j < kXtRows; ++j) {
+      const __m512 wb = _mm512_set1_ps(wide[j * k + kk]);
+      for (int v = 0; v < MV; ++v) c[j][v] = _mm512_fmadd_ps(wb, xv[v], c[j][v]);
+    }
+  }
+  alignas(64) float tmp[16 * MV];
+  for (int j = 0; j < nr; ++j) {
+    for (int v = 0; v < MV; ++v) _mm512_store_ps(tmp + v * 16, c[j][v]);
+    for (int64_t i = 0; i < m; ++i) y[i * ldy + j] = acc ? y[i * ldy + j] + tmp[i] : tmp[i];
+  }
+}
+
+void widen_rows(const uint16_t* w, int64_t rows, int64_t k, int64_t ldw, float* out);
+
+template <class WT>
+void own_gemm_xt(const float* x, int64_t m, int64_t ldx, const WT* w, int64_t n, int64_t k, int64_t ldw,
+                 float* y, int64_t ldy, bool acc) {
+  const int mv = m > 16 ? 2 : 1;
+  const int64_t mp = 16 * mv;
+  std::vector<float> xt(static_cast<size_t>(k * mp), 0.0f);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t kk = 0; kk < k; ++kk) xt[size_t(kk * mp + i)] = x[i * ldx + kk];
+  const int64_t nblocks = (n + kXtRows - 1) / kXtRows;
+#pragma omp parallel for schedule(static) if (m * n * k >= (int64_t(1) << 16))
+  for (int64_t b = 0; b < nblocks; ++b) {
+    thread_local std::vector<float> wide;
+    const int64_t n0 = b * kXtRows;
+    const int nr = int(std::min(kXtRows, n - n0));
+    wide.assign(size_t(kXtRows * k), 0.0f);
+    if constexpr (std::is_same_v<WT, uint16_t>) {
+      widen_rows(w + n0 * ldw, nr, k, ldw, wide.data());
+    } else {
+      for (int j = 0; j < nr; ++j) std::memcpy(wide.data() + j * k, w + (n0 + j) * ldw, size_t(k) * 4);
+    }
+    if (mv == 1) xt_block<1>(xt.data(), mp, wide.data(), k, nr, m, y + n0, ldy, acc);
+    else xt_block<2>(xt.data(), mp, wide.data(), k, nr, m, y + n0, ldy, acc);
+  }
+}
+#endif
+
 template <class WT>
 void own_gemm(const float* x, int64_t m, int64_t ldx, const WT* w, int64_t n, int64_t k,
               int64_t ldw, float* y, int64_t ldy, bool acc) {
-  const int64_t nblocks = (n + kNr - 1) / kNr;
+  const int64_t nblocks = (n + 15) / 16;
   // Each thread owns whole weight-row blocks: a block of W is read from memory once and used
   // for every row of x while it sits in L1. Tiny products stay on one thread: a parallel region
   // costs microseconds, more than they take.
 #pragma omp parallel for schedule(static) if (m * n * k >= kMinParallelWork)
   for (int64_t b = 0; b < nblocks; ++b)
-    own_rows(x, m, ldx, w, b * kNr, std::min(n, (b + 1) * kNr), k, ldw, y, ldy, acc);
+    own_rows(x, m, ldx, w, b * 16, std::min(n, (b + 1) * 16), k, ldw, y, ldy, acc);
 }
 
 void widen_rows(const uint16_t* w, int64_t rows, int64_t k, int64_t ldw, float* out) {
@@ -220,6 +321,10 @@ void gemm_xwt_grouped(const GemmProblem* problems, int64_t count) {
       gemm_xwt(q.x, q.m, q.ldx, q.w, q.y, q.ldy, q.accumulate, GemmPath::kBlas);
       continue;
     }
+    if (q.m > kMr) {  // medium m: the transposed-x kernel, on its own
+      gemm_xwt(q.x, q.m, q.ldx, q.w, q.y, q.ldy, q.accumulate, GemmPath::kOwn);
+      continue;
+    }
     for (int64_t n0 = 0; n0 < q.w.n; n0 += kRowsPerItem)
       items.push_back({int32_t(i), n0, std::min(q.w.n, n0 + kRowsPerItem)});
     work += double(q.m) * double(q.w.n) * double(q.w.k);
@@ -248,6 +353,15 @@ void gemm_xwt(const float* x, int64_t m, int64_t ldx, const WeightView& w, float
   if (m <= 0 || w.n <= 0) return;
   if (path == GemmPath::kAuto) path = m <= gemm_small_m_limit() ? GemmPath::kOwn : GemmPath::kBlas;
   if (path == GemmPath::kBlas) return blas_gemm(x, m, ldx, w, y, ldy, accumulate);
+#if defined(__AVX512F__)
+  if (m > kMr && m <= 32) {
+    if (w.dtype == DType::kF32)
+      own_gemm_xt(x, m, ldx, static_cast<const float*>(w.data), w.n, w.k, w.ld, y, ldy, accumulate);
+    else
+      own_gemm_xt(x, m, ldx, static_cast<const uint16_t*>(w.data), w.n, w.k, w.ld, y, ldy, accumulate);
+    return;
+  }
+#endif
   if (w.dtype == DType::kF32)
     own_gemm(x, m, ldx, static_cast<const float*>(w.data), w.n, w.k, w.ld, y, ldy, accumulate);
   else
