@@ -35,7 +35,7 @@ int list(const std::vector<std::string>& args) {
     try {
       for (const auto& b : s.make(ctx)) {
         benches.push_back({{"name", b.name}, {"params", b.params}, {"unit", b.unit},
-                           {"kind", b.timed ? "timed" : "measured"}});
+                           {"kind", b.timed ? "timed" : b.derive ? "derived" : "measured"}});
       }
     } catch (const std::exception& e) {
       error = e.what();  // e.g. a suite that needs an MoE model listed against a dense one

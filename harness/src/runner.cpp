@@ -286,14 +286,14 @@ RunOutcome run_plan(const RunOptions& opts) {
         rec.skipped = b.skipped;
       } else if (b.timed) {
         run_timed(b, opts, rec);
-      } else if (b.measure) {
-        Measurement m = b.measure();
+      } else if (b.measure || b.derive) {
+        Measurement m = b.measure ? b.measure() : b.derive(run.suites[si].benchmarks);
         rec.samples = std::move(m.samples);
         for (auto& [key, value] : m.counters.items()) rec.counters[key] = value;
         if (!m.data.is_null()) rec.data = std::move(m.data);
         if (rec.samples.empty()) rec.skipped = "measurement produced no samples";
       } else {
-        throw Error("benchmark has neither a timed body nor a measurement");
+        throw Error("benchmark has no timed body, measurement or derivation");
       }
     } catch (const std::exception& e) {
       rec.samples.clear();

@@ -55,6 +55,23 @@ std::vector<Benchmark> fake_suite(const SuiteContext& ctx) {
   failing.measure = []() -> Measurement { throw std::runtime_error("kaboom"); };
   out.push_back(failing);
 
+  Benchmark ratio;  // derived from "spin" and "bytes_per_token" of this run
+  ratio.name = "derived_ratio";
+  ratio.unit = "ratio";
+  ratio.derive = [](const std::vector<BenchmarkRecord>& earlier) {
+    const BenchmarkRecord *spin = nullptr, *bpt = nullptr;
+    for (const auto& r : earlier) {
+      if (r.name == "spin") spin = &r;
+      if (r.name == "bytes_per_token") bpt = &r;
+    }
+    Measurement m;
+    if (spin && bpt) {
+      for (double s : spin->samples) m.samples.push_back(bpt->samples[0] * s);
+    }
+    return m;
+  };
+  out.push_back(ratio);
+
   Benchmark gb_skip;
   gb_skip.name = "skip_with_error";
   gb_skip.timed = [](benchmark::State& st) { st.SkipWithError("no CUDA device"); };
@@ -111,6 +128,12 @@ TEST(Runner, CollectsRepetitionsSkipsAndFailures) {
   EXPECT_EQ(bpt->data["series"].size(), 3u);
   EXPECT_EQ(bpt->counters["layers"], 61);
 
+  const BenchmarkRecord* der = find(res.record, "derived_ratio");
+  ASSERT_NE(der, nullptr);
+  ASSERT_FALSE(der->skipped);
+  ASSERT_EQ(der->samples.size(), spin->samples.size()) << "derived sample by sample";
+  EXPECT_DOUBLE_EQ(der->samples[0], 70272 * spin->samples[0]);
+
   const BenchmarkRecord* gpu = find(res.record, "gpu_only");
   ASSERT_NE(gpu, nullptr);
   ASSERT_TRUE(gpu->skipped);
@@ -129,11 +152,11 @@ TEST(Runner, CollectsRepetitionsSkipsAndFailures) {
 
   EXPECT_EQ(res.failures, 1);
   EXPECT_EQ(res.skipped, 2);
-  EXPECT_EQ(res.measured, 2);
+  EXPECT_EQ(res.measured, 3);
 
   // The file on disk is the same record, valid, and the partial log is gone.
   nlohmann::json j = load_result_file(out);
-  EXPECT_EQ(j["suites"][0]["benchmarks"].size(), 5u);
+  EXPECT_EQ(j["suites"][0]["benchmarks"].size(), 6u);
   EXPECT_GT(j["host"]["peak"]["read_gbps"].get<double>(), 0);
   EXPECT_GT(j["host"]["peak"]["fma_gflops"].get<double>(), 0);
   EXPECT_FALSE(fs::exists(out.string() + ".partial.jsonl"));

@@ -45,7 +45,7 @@ struct Benchmark {
   double bytes = 0;
   double flops = 0;
 
-  // Exactly one of timed / measure is set.
+  // Exactly one of timed / measure / derive is set.
   // timed: a Google Benchmark body (`for (auto _ : state) {...}`); one iteration = one operation.
   // It may add user counters (state.counters["x"]); they go to the record's counters.
   std::function<void(benchmark::State&)> timed;
@@ -53,6 +53,9 @@ struct Benchmark {
   std::string device;        // "cpu"/"cuda"; empty = the suite's device. Chooses the peak.
   // measure: computes samples directly (analytic figures, simulations, end-to-end runs).
   std::function<Measurement()> measure;
+  // derive: computed from the records of this suite that ran before it in the same run (e.g. a
+  // latency ratio of two timed kernels, sample by sample), so no second timing loop is needed.
+  std::function<Measurement(const std::vector<BenchmarkRecord>& earlier)> derive;
 
   std::string skipped;        // non-empty: recorded as skipped with this reason, never run
   nlohmann::json counters = nlohmann::json::object();  // fixed extras known up front
