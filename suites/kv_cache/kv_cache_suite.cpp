@@ -290,9 +290,10 @@ std::vector<CacheKind> kinds_for(const Shape& sh) {
   return k;
 }
 
-// Paired MLA-absorbed vs MHA-equivalent latency at one context: the two kernels alternate, so
-// both see the same machine state; each sample is one pair's ratio.
-Benchmark ratio_benchmark(const SuiteContext& ctx, const Shape& sh, int64_t context) {
+// MLA-absorbed vs MHA-equivalent latency at one context, derived from the two timed decode
+// benchmarks of this run (batch 1, bf16): sample i is the ratio of repetition i of each, so both
+// came from the same Google Benchmark timing and the same stretch of machine time.
+Benchmark ratio_benchmark(const Shape& sh, int64_t context) {
   Benchmark b;
   b.name = "decode_attention/mla_absorbed_vs_mha";
   b.device = "cpu";
@@ -300,47 +301,32 @@ Benchmark ratio_benchmark(const SuiteContext& ctx, const Shape& sh, int64_t cont
   b.direction = Direction::kLower;
   b.params = {{"context", context}, {"batch", 1}, {"heads", sh.heads}, {"dtype", "bf16"},
               {"block_size", kBlockSize}, {"shape", sh.label}, {"device", "cpu"}};
-  const std::vector<int32_t> lens = {int32_t(context)};
-  const GqaShape g{sh.heads, sh.heads, sh.head_dim, sh.v_head_dim};
-  const double need = DecodeInputs::gqa_footprint(g, DType::kBF16, lens, kBlockSize, 1) +
-                      DecodeInputs::mla_footprint(sh.mla_shape, DType::kBF16, lens, kBlockSize, 1);
-  if (ctx.device == "cuda") {
-    b.skipped = ctx.cuda_available ? "CPU ratio; see the CUDA cases" : "no CUDA device";
-    return b;
-  }
-  if (need > kMemCapBytes) {
-    b.skipped = "inputs need " + gib(need) + ", over the " + gib(kMemCapBytes) + " cap";
-    return b;
-  }
-  const uint64_t seed = ctx.seed;
-  const MlaShape ms = sh.mla_shape;
-  const int pairs = ctx.quick ? 3 : 7;
-  b.measure = [=]() {
-    DecodeInputs mha = DecodeInputs::make_gqa(g, DType::kBF16, lens, kBlockSize, 1, seed);
-    DecodeInputs mla = DecodeInputs::make_mla(ms, DType::kBF16, lens, kBlockSize, 1, seed + 7);
-    auto seconds = [](auto&& fn) {
-      const auto t0 = std::chrono::steady_clock::now();
-      fn();
-      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const json want = b.params;
+  b.derive = [want](const std::vector<BenchmarkRecord>& earlier) {
+    auto find = [&](const char* kind) -> const BenchmarkRecord* {
+      for (const auto& r : earlier) {
+        if (r.name != std::string("decode_attention/") + kind || r.skipped) continue;
+        bool same = true;
+        for (const char* k : {"context", "batch", "dtype", "shape"}) same = same && r.params.value(k, json()) == want[k];
+        if (same) return &r;
+      }
+      return nullptr;
     };
-    kernels::decode_attention_gqa(mha.gqa_args(0));  // warm-up (workspaces, page faults)
-    kernels::decode_attention_mla_absorbed(mla.mla_args(0));
-    Measurement r;
-    json t_mha = json::array(), t_mla = json::array();
-    for (int i = 0; i < pairs; ++i) {
-      const double a = seconds([&] { kernels::decode_attention_mla_absorbed(mla.mla_args(0)); });
-      const double h = seconds([&] { kernels::decode_attention_gqa(mha.gqa_args(0)); });
-      r.samples.push_back(a / h);
-      t_mla.push_back(a);
-      t_mha.push_back(h);
+    const BenchmarkRecord* mla = find("mla_absorbed");
+    const BenchmarkRecord* mha = find("mha");
+    if (!mla || !mha) {
+      throw Error("needs decode_attention/mla_absorbed and decode_attention/mha at " + want.dump() +
+                  " measured earlier in this run (excluded by --filter or skipped?)");
     }
-    const auto ca = kernels::decode_attention_mla_absorbed_cost(mla.mla_args(0));
-    const auto ch = kernels::decode_attention_gqa_cost(mha.gqa_args(0));
-    r.counters = {{"mla_cache_bytes", ca.cache_bytes}, {"mha_cache_bytes", ch.cache_bytes},
-                  {"cache_bytes_ratio_mha_over_mla", ch.cache_bytes / ca.cache_bytes},
-                  {"mla_flops", ca.flops}, {"mha_flops", ch.flops},
-                  {"flops_ratio_mla_over_mha", ca.flops / ch.flops}};
-    r.data = {{"mla_absorbed_seconds", t_mla}, {"mha_seconds", t_mha}};
+    Measurement r;
+    const size_t n = std::min(mla->samples.size(), mha->samples.size());
+    for (size_t i = 0; i < n; ++i) r.samples.push_back(mla->samples[i] / mha->samples[i]);
+    auto counter = [](const BenchmarkRecord* x, const char* k) { return x->counters.value(k, 0.0); };
+    r.counters = {{"mla_median_s", mla->stats.median}, {"mha_median_s", mha->stats.median},
+                  {"mla_cache_bytes", counter(mla, "bytes")}, {"mha_cache_bytes", counter(mha, "bytes")},
+                  {"bytes_ratio_mha_over_mla", counter(mha, "bytes") / std::max(1.0, counter(mla, "bytes"))},
+                  {"mla_flops", counter(mla, "flops")}, {"mha_flops", counter(mha, "flops")},
+                  {"flops_ratio_mla_over_mha", counter(mla, "flops") / std::max(1.0, counter(mha, "flops"))}};
     return r;
   };
   return b;
@@ -355,7 +341,7 @@ std::vector<Benchmark> make_kv_cache(const SuiteContext& ctx) {
     for (CacheKind k : kinds_for(first)) out.push_back(decode_benchmark(ctx, first, k, 1024, 1, DType::kBF16));
     if (first.mla) {
       out.push_back(decode_benchmark(ctx, first, CacheKind::kMlaAbsorbed, 4096, 2, DType::kBF16));
-      out.push_back(ratio_benchmark(ctx, first, 4096));
+      out.push_back(ratio_benchmark(first, 1024));
     }
   } else {
     // Plan options may narrow the sweep: {"contexts": [...], "batches": [...], "shapes": [...]}.
@@ -390,7 +376,9 @@ std::vector<Benchmark> make_kv_cache(const SuiteContext& ctx) {
     // fp32 storage at one point per kind (the engine's fp32 caches).
     for (CacheKind k : kinds_for(first)) out.push_back(decode_benchmark(ctx, first, k, 16384, 1, DType::kF32));
     for (const Shape& sh : shapes)
-      if (sh.mla) out.push_back(ratio_benchmark(ctx, sh, 32768));
+      if (sh.mla && std::count(contexts.begin(), contexts.end(), 32768) &&
+          std::count(batches.begin(), batches.end(), 1))
+        out.push_back(ratio_benchmark(sh, 32768));
   }
   if (ctx.device == "cuda") {
     for (Benchmark& b : kv_cache_cuda_benchmarks(ctx)) out.push_back(std::move(b));
