@@ -37,14 +37,14 @@ timeout 120 "$BUILD/tests/trace/test_trace" --gtest_output="json:$DEST/test_trac
 
 step "MLA-absorbed decode, FlashMLA shapes"
 # Keys are suite/name{params} with params in key order (see docs/cuda.md).
-mla_filter='kv_cache_cuda/decode_attention/mla_absorbed\{"batch":128,.*"context":(4096|16384),.*"heads":(16|128),'
-timeout 240 "$exe" run --suite kv_cache_cuda --device cuda --filter "$mla_filter" \
+mla_filter='kv_cache/decode_attention/mla_absorbed\{"batch":128,.*"context":(4096|16384),.*"device":"cuda",.*"heads":(16|128),'
+timeout 240 "$exe" run --suite kv_cache --device cuda --filter "$mla_filter" \
   --repetitions 5 --min-time 0.05 --quiet --out "$DEST/mla_absorbed.json" ||
   echo "MLA-absorbed run failed"
 
 step "MoE gate on the GPU (DeepSeek-V3 routing), with a trace"
-timeout 120 "$exe" run --suite moe_routing_cuda --model deepseek-v3 --device cuda \
-  --filter 'router/gate' --repetitions 5 --min-time 0.05 --quiet \
+timeout 120 "$exe" run --suite moe_routing --model deepseek-v3 --device cuda \
+  --filter 'router/gate\{.*"device":"cuda"' --repetitions 5 --min-time 0.05 --quiet \
   --trace "$DEST/gpu.trace.json" --out "$DEST/moe_gate.json" || echo "MoE gate run failed"
 
 step "e2e decode batch"

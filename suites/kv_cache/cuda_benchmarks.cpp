@@ -293,8 +293,5 @@ std::vector<Benchmark> kv_cache_cuda_benchmarks(const SuiteContext& ctx) {
   return out;
 }
 
-DSBENCH_REGISTER_SUITE({"kv_cache_cuda",
-                        "CUDA decode attention: MLA-absorbed (FlashMLA shapes), MLA-naive, GQA/MHA",
-                        kv_cache_cuda_benchmarks});
 
 }  // namespace dsbench::suites

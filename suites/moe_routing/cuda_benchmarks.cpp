@@ -210,8 +210,5 @@ std::vector<Benchmark> moe_routing_cuda_benchmarks(const SuiteContext& ctx) {
   return out;
 }
 
-DSBENCH_REGISTER_SUITE({"moe_routing_cuda",
-                        "CUDA MoE: gate, permute dispatch/combine, grouped expert GEMM",
-                        moe_routing_cuda_benchmarks});
 
 }  // namespace dsbench::suites::moe

@@ -1,6 +1,6 @@
 // CUDA MoE benchmarks for the moe_routing suite (device "cuda"): the model's gate, permute
-// dispatch/combine and the grouped expert GEMM. Registered as the suite "moe_routing_cuda"; the
-// moe_routing suite may also append them to its own list. Documented in docs/cuda.md.
+// dispatch/combine and the grouped expert GEMM. The moe_routing suite appends them when the run's
+// device is cuda (skipped "no CUDA device" without one). Documented in docs/cuda.md.
 #pragma once
 
 #include <vector>

@@ -11,6 +11,7 @@
 #include "dsbench/kernels/moe_metrics.h"
 #include "dsbench/registry.h"
 #include "moe_routing/balancing.h"
+#include "moe_routing/cuda_benchmarks.h"
 #include "moe_routing/comparison.h"
 #include "moe_routing/placement.h"
 #include "moe_routing/routing_metrics.h"
@@ -327,6 +328,10 @@ std::vector<Benchmark> make_benchmarks(const SuiteContext& ctx) {
   out.push_back(permute_combine_benchmark(m, o.permute_tokens, seed));
   for (auto& b : out)
     if (b.device.empty()) b.device = "cpu";  // CPU kernels: roofline against the CPU peaks
+  // With --device cuda the same kernels also run on the GPU (or are skipped without one).
+  if (ctx.device == "cuda") {
+    for (Benchmark& b : moe_routing_cuda_benchmarks(ctx)) out.push_back(std::move(b));
+  }
   return out;
 }
 
