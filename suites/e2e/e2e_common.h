@@ -39,6 +39,7 @@ std::vector<int32_t> prefill_sequences(engine::Model& m, engine::KvCache& cache,
                                        uint64_t seed);
 
 std::vector<Benchmark> decode_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
+Benchmark trace_overhead_benchmark(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
 std::vector<Benchmark> prefill_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
 std::vector<Benchmark> offline_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
 std::vector<Benchmark> capacity_benchmarks(const SuiteContext& ctx);

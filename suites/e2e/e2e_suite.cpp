@@ -100,6 +100,7 @@ std::vector<Benchmark> make_suite(const SuiteContext& ctx) {
     auto v = (*f)(ctx, holder);
     out.insert(out.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
   }
+  out.push_back(trace_overhead_benchmark(ctx, holder));
   for (auto* f : {&capacity_benchmarks, &gemm_benchmarks}) {
     auto v = (*f)(ctx);
     out.insert(out.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));

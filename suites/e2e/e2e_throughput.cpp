@@ -90,6 +90,55 @@ std::vector<Benchmark> decode_benchmarks(const SuiteContext& ctx, std::shared_pt
   return out;
 }
 
+// Tracing overhead (--trace costs): decode tokens/s of one batch with trace collection on and
+// off, interleaved in the same run (trace::measure_overhead); 1.0 means free.
+Benchmark trace_overhead_benchmark(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h) {
+  const int64_t batch = 4, context = ctx.quick ? 16 : 128, steps = ctx.quick ? 4 : 16;
+  const int rounds = ctx.quick ? 3 : 5;
+  Benchmark b;
+  b.name = "trace_overhead";
+  b.params = {{"batch", batch}, {"context", context}, {"mode", "mla_absorbed"}, {"dtype", "bf16"},
+              {"workload", "decode"}};
+  b.unit = "ratio";
+  b.direction = Direction::kHigher;
+  b.skipped = engine_skip_reason(ctx.model);
+  b.measure = [h, batch, context, steps, rounds, seed = ctx.seed]() {
+    engine::Model& m = h->get();
+    const AttentionMode mode = AttentionMode::kMlaAbsorbed;
+    // Every round appends `steps` tokens per sequence: size the cache for all of them.
+    engine::KvCache cache(h->cfg, cache_for(h->cfg, mode, batch, context + steps * (2 * rounds + 1) + 4));
+    std::vector<int32_t> seqs;
+    for (int64_t i = 0; i < batch; ++i) seqs.push_back(cache.pool().add_sequence());
+    std::vector<int32_t> tok = prefill_sequences(m, cache, seqs, context, 512, seed);
+    std::vector<float> logits;
+    std::vector<engine::SeqInput> in(static_cast<size_t>(batch));
+    auto tokens_per_s = [&]() {
+      const double t0 = now_s();
+      for (int64_t s = 0; s < steps; ++s) {
+        for (int64_t i = 0; i < batch; ++i) in[size_t(i)] = {seqs[size_t(i)], &tok[size_t(i)], 1, true};
+        {
+          DSBENCH_TRACE_SCOPE("engine/decode_step");
+          m.forward(in, cache, logits, nullptr);
+        }
+        for (int64_t i = 0; i < batch; ++i) {
+          const float* l = logits.data() + i * m.vocab();
+          tok[size_t(i)] = int32_t(std::max_element(l, l + m.vocab()) - l);
+        }
+      }
+      return double(batch * steps) / (now_s() - t0);
+    };
+    tokens_per_s();  // warm-up
+    const trace::OverheadResult res = trace::measure_overhead(tokens_per_s, rounds);
+    Measurement r;
+    r.samples = {res.ratio};
+    r.counters = {{"traced_tokens_per_s", res.traced},
+                  {"untraced_tokens_per_s", res.untraced},
+                  {"rounds", res.rounds}};
+    return r;
+  };
+  return b;
+}
+
 std::vector<Benchmark> prefill_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h) {
   const std::string skip = engine_skip_reason(ctx.model);
   const auto lengths = int_list_option(ctx.options, "prompt_lengths",
