@@ -4,18 +4,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Libraries are checked by Debian package; tools by the command they provide, so a tool that
+# came another way (e.g. Node.js from NodeSource, whose npm is bundled) is not reinstalled.
 packages=(
-  build-essential cmake ninja-build git pkg-config
   nlohmann-json3-dev libboost-program-options-dev libboost-dev
   libbenchmark-dev googletest libgtest-dev libgmock-dev
-  libopenblas-dev
-  nodejs npm chromium
+  libopenblas-dev chromium
 )
+tools=(g++:build-essential cmake:cmake ninja:ninja-build git:git pkg-config:pkg-config
+       node:nodejs npm:npm)
 
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
+  fi
+done
+for t in "${tools[@]}"; do
+  if ! command -v "${t%%:*}" >/dev/null 2>&1; then
+    missing+=("${t#*:}")
   fi
 done
 
