@@ -9,6 +9,7 @@
 #include <random>
 #include <string>
 
+#include "common/cuda_benchmark.h"
 #include "dsbench/kernels/attention.h"
 #include "dsbench/kernels/cuda/decode_schedule.h"
 #include "dsbench/kernels/cuda/gbench.h"
@@ -84,24 +85,13 @@ void init_batch(DeviceBatch& d, const std::vector<int32_t>& lens, uint64_t seed,
   d.sched = kc::make_decode_schedule(lens.data(), int(lens.size()), ctas);
 }
 
-Benchmark base(const SuiteContext& ctx, const std::string& name, json params) {
-  Benchmark b;
-  b.name = name;
-  params["device"] = "cuda";
-  b.params = std::move(params);
-  b.device = "cuda";
-  b.manual_time = true;
-  if (!ctx.cuda_available) b.skipped = ctx.cuda_reason.empty() ? "no CUDA device" : ctx.cuda_reason;
-  return b;
-}
-
 // The FlashMLA core (queries absorbed): bytes and FLOPs by FlashMLA's own formulas.
 Benchmark mla_absorbed(const SuiteContext& ctx, int batch, int context, int heads) {
   const uint64_t seed = ctx.seed + uint64_t(batch) * 131 + context + heads;
   const std::vector<int32_t> lens = varlen_lengths(batch, context, seed);
   const double sk = sum_of(lens);
   const int d = kc::kMlaRowDim, dv = kc::kMlaLatentDim;
-  Benchmark b = base(ctx, "decode_attention/mla_absorbed",
+  Benchmark b = cuda_benchmark(ctx, "decode_attention/mla_absorbed",
                      {{"batch", batch}, {"context", context}, {"heads", heads}, {"dtype", "bf16"},
                       {"varlen", true}, {"block_size", kBlock}, {"kernel", "latent_core"}});
   b.bytes = (sk * d + double(batch) * heads * d + double(batch) * heads * dv) * 2;
@@ -145,7 +135,7 @@ Benchmark mla_absorbed(const SuiteContext& ctx, int batch, int context, int head
 Benchmark mla_naive(const SuiteContext& ctx, int batch, int context, int heads) {
   const uint64_t seed = ctx.seed + 7 * uint64_t(batch) + context;
   const std::vector<int32_t> lens = varlen_lengths(batch, context, seed);
-  Benchmark b = base(ctx, "decode_attention/mla_naive",
+  Benchmark b = cuda_benchmark(ctx, "decode_attention/mla_naive",
                      {{"batch", batch}, {"context", context}, {"heads", heads}, {"dtype", "bf16"},
                       {"varlen", true}, {"block_size", kBlock}});
   const int rank = 512, rope = 64, nope = 128, dv = 128;
@@ -220,7 +210,7 @@ Benchmark gqa(const SuiteContext& ctx, int batch, int context, int q_heads, int 
   const uint64_t seed = ctx.seed + 11 * uint64_t(batch) + context + q_heads;
   const std::vector<int32_t> lens = varlen_lengths(batch, context, seed);
   const int hd = 128, vd = 128;
-  Benchmark b = base(ctx, "decode_attention/gqa",
+  Benchmark b = cuda_benchmark(ctx, "decode_attention/gqa",
                      {{"batch", batch}, {"context", context}, {"q_heads", q_heads},
                       {"kv_heads", kv_heads}, {"head_dim", hd}, {"dtype", "bf16"},
                       {"varlen", true}, {"block_size", kBlock}});

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cuda_benchmark.h"
 #include "dsbench/kernels/cuda/gbench.h"
 #include "dsbench/kernels/cuda/memory.h"
 #include "dsbench/kernels/cuda/moe_gate.h"
@@ -21,17 +22,6 @@ namespace {
 namespace k = kernels;
 namespace kc = kernels::cuda;
 using nlohmann::json;
-
-Benchmark base(const SuiteContext& ctx, const std::string& name, json params) {
-  Benchmark b;
-  b.name = name;
-  params["device"] = "cuda";
-  b.params = std::move(params);
-  b.device = "cuda";
-  b.manual_time = true;
-  if (!ctx.cuda_available) b.skipped = ctx.cuda_reason.empty() ? "no CUDA device" : ctx.cuda_reason;
-  return b;
-}
 
 // Uniformly random top-k ids (distinct per token), as routing of a balanced layer.
 std::vector<int32_t> random_ids(int64_t tokens, int top_k, int experts, uint64_t seed) {
@@ -51,7 +41,7 @@ std::vector<int32_t> random_ids(int64_t tokens, int top_k, int experts, uint64_t
 
 Benchmark gate(const SuiteContext& ctx, const k::GateConfig& g, int64_t tokens) {
   Benchmark b =
-      base(ctx, "router/gate", {{"tokens", tokens}, {"experts", g.n_experts}, {"top_k", g.top_k}});
+      cuda_benchmark(ctx, "router/gate", {{"tokens", tokens}, {"experts", g.n_experts}, {"top_k", g.top_k}});
   b.bytes = double(tokens) * g.n_experts * 4 + double(tokens) * g.top_k * 8;
   if (!b.skipped.empty()) return b;
   struct Inputs {
@@ -110,7 +100,7 @@ void init_permute(std::unique_ptr<PermuteInputs>& in, const k::GateConfig& g, in
 Benchmark dispatch(const SuiteContext& ctx, const k::GateConfig& g, int64_t tokens,
                    int64_t hidden) {
   Benchmark b =
-      base(ctx, "permute/dispatch",
+      cuda_benchmark(ctx, "permute/dispatch",
            {{"tokens", tokens}, {"hidden", hidden}, {"top_k", g.top_k}, {"dtype", "bf16"}});
   b.bytes = 2.0 * double(tokens) * g.top_k * hidden * 2;  // every row read and written
   if (!b.skipped.empty()) return b;
@@ -127,7 +117,7 @@ Benchmark dispatch(const SuiteContext& ctx, const k::GateConfig& g, int64_t toke
 
 Benchmark combine(const SuiteContext& ctx, const k::GateConfig& g, int64_t tokens, int64_t hidden) {
   Benchmark b =
-      base(ctx, "permute/combine",
+      cuda_benchmark(ctx, "permute/combine",
            {{"tokens", tokens}, {"hidden", hidden}, {"top_k", g.top_k}, {"dtype", "bf16"}});
   b.bytes = double(tokens) * g.top_k * (hidden * 2 + 12) + double(tokens) * hidden * 2;
   if (!b.skipped.empty()) return b;
@@ -150,7 +140,7 @@ Benchmark grouped_gemm(const SuiteContext& ctx, int64_t tokens, int top_k, int e
                        int64_t hidden, int64_t inter) {
   const int64_t n = 2 * inter;  // gate and up projections fused, as the engine runs them
   const int64_t rows = std::max<int64_t>(1, tokens * top_k * experts / total);
-  Benchmark b = base(ctx, "experts/grouped_gemm",
+  Benchmark b = cuda_benchmark(ctx, "experts/grouped_gemm",
                      {{"tokens", tokens},
                       {"top_k", top_k},
                       {"experts", experts},
