@@ -94,14 +94,13 @@ int run(const std::vector<std::string>& args) {
     if (!(opts.min_time > 0)) throw UsageError("--min-time: must be a positive number of seconds");
   }
   if (vm.count("filter")) opts.filter = vm["filter"].as<std::string>();
-  if (!vm["device"].defaulted() || opts.device == "auto") opts.device = vm["device"].as<std::string>();
+  if (!vm["device"].defaulted()) opts.device = vm["device"].as<std::string>();  // else the plan's
   if (vm.count("trace")) opts.trace = vm["trace"].as<std::string>();
   if (vm.count("seed")) opts.seed = vm["seed"].as<uint64_t>();
   opts.quiet = vm.count("quiet") > 0;
   opts.measure_peaks = vm.count("no-peaks") == 0;
   opts.out = vm["out"].as<std::string>();
   opts.cuda_available = kernels::cuda_device_available(&opts.cuda_reason);
-  resolve_device(opts.device, opts.cuda_available);  // validates --device
   if (opts.device == "cuda" && !kernels::cuda_built()) {
     throw UsageError("--device cuda: this build has no CUDA backend (configure with nvcc present)");
   }
