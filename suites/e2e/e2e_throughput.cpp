@@ -25,6 +25,25 @@ engine::KvCacheOptions cache_for(const ModelConfig& cfg, AttentionMode mode, int
   o.budget_bytes = blocks * o.block_size * engine::cache_bytes_per_token(cfg, mode, o.dtype);
   return o;
 }
+
+// One greedy decode step for every sequence: feed each its last token, keep the argmax as the
+// next. Returns the seconds spent in the forward pass alone.
+double greedy_decode_step(engine::Model& m, engine::KvCache& cache, const std::vector<int32_t>& seqs,
+                          std::vector<int32_t>& tok, std::vector<engine::SeqInput>& in,
+                          std::vector<float>& logits, engine::ForwardStats* fs) {
+  for (size_t i = 0; i < seqs.size(); ++i) in[i] = {seqs[i], &tok[i], 1, true};
+  const double t0 = now_s();
+  {
+    DSBENCH_TRACE_SCOPE("engine/decode_step");
+    m.forward(in, cache, logits, fs);
+  }
+  const double t = now_s() - t0;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const float* l = logits.data() + int64_t(i) * m.vocab();
+    tok[i] = int32_t(std::max_element(l, l + m.vocab()) - l);
+  }
+  return t;
+}
 }  // namespace
 
 std::vector<Benchmark> decode_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h) {
@@ -56,18 +75,8 @@ std::vector<Benchmark> decode_benchmarks(const SuiteContext& ctx, std::shared_pt
         Measurement r;
         std::vector<double> bytes, experts;
         for (int64_t s = -2; s < steps; ++s) {  // two warm-up steps
-          for (int64_t i = 0; i < batch; ++i) in[size_t(i)] = {seqs[size_t(i)], &tok[size_t(i)], 1, true};
           engine::ForwardStats fs;
-          const double t0 = now_s();
-          {
-            DSBENCH_TRACE_SCOPE("engine/decode_step");
-            m.forward(in, cache, logits, &fs);
-          }
-          const double t = now_s() - t0;
-          for (int64_t i = 0; i < batch; ++i) {
-            const float* l = logits.data() + i * m.vocab();
-            tok[size_t(i)] = int32_t(std::max_element(l, l + m.vocab()) - l);
-          }
+          const double t = greedy_decode_step(m, cache, seqs, tok, in, logits, &fs);
           if (s < 0) continue;
           r.samples.push_back(t);
           bytes.push_back(fs.weight_bytes_read + fs.cache_bytes_read);
@@ -114,17 +123,7 @@ Benchmark trace_overhead_benchmark(const SuiteContext& ctx, std::shared_ptr<Mode
     std::vector<engine::SeqInput> in(static_cast<size_t>(batch));
     auto tokens_per_s = [&]() {
       const double t0 = now_s();
-      for (int64_t s = 0; s < steps; ++s) {
-        for (int64_t i = 0; i < batch; ++i) in[size_t(i)] = {seqs[size_t(i)], &tok[size_t(i)], 1, true};
-        {
-          DSBENCH_TRACE_SCOPE("engine/decode_step");
-          m.forward(in, cache, logits, nullptr);
-        }
-        for (int64_t i = 0; i < batch; ++i) {
-          const float* l = logits.data() + i * m.vocab();
-          tok[size_t(i)] = int32_t(std::max_element(l, l + m.vocab()) - l);
-        }
-      }
+      for (int64_t s = 0; s < steps; ++s) greedy_decode_step(m, cache, seqs, tok, in, logits, nullptr);
       return double(batch * steps) / (now_s() - t0);
     };
     tokens_per_s();  // warm-up
