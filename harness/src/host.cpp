@@ -15,6 +15,8 @@
 #include <string>
 #include <thread>
 
+#include <benchmark/benchmark.h>
+
 namespace dsbench {
 using nlohmann::json;
 
@@ -70,14 +72,13 @@ struct Buffer {
 double measure_read_gbps(size_t bytes, int passes) {
   Buffer a(bytes / 4);
   double best = 0;
-  volatile float sink = 0;
   for (int pass = 0; pass < passes; ++pass) {
     auto t0 = std::chrono::steady_clock::now();
     float total = 0;
 #pragma omp parallel for simd schedule(static) reduction(+ : total)
     for (size_t i = 0; i < a.n; ++i) total += a.p[i];
     double s = seconds_since(t0);
-    sink = sink + total;
+    benchmark::DoNotOptimize(total);
     best = std::max(best, double(a.n) * 4 / s / 1e9);
   }
   return best;
@@ -94,8 +95,7 @@ double measure_triad_gbps(size_t bytes_per_array, int passes) {
     double sec = seconds_since(t0);
     best = std::max(best, 3.0 * double(a.n) * 4 / sec / 1e9);
   }
-  volatile float sink = a.p[a.n / 2];
-  (void)sink;
+  benchmark::DoNotOptimize(a.p[a.n / 2]);
   return best;
 }
 
@@ -126,7 +126,7 @@ double measure_fma_gflops(long iters, int passes) {
       }
       float keep = 0;
       for (int c = 0; c < kChains; ++c) keep += acc[c][c % 16];
-      if (keep == 12345.678f) std::fprintf(stderr, " ");  // keeps the chains live
+      benchmark::DoNotOptimize(keep);  // keeps the chains live
       total_flops += double(iters) * kChains * 16 * 2;
     }
     double s = seconds_since(t0);
