@@ -38,6 +38,28 @@ void apply_w_uv(const MlaDecodeArgs& a, const float* o_lat) {
 
 // ---- absorbed ----------------------------------------------------------------------------------
 
+// q_abs[b][h] = [W_UK_h^T q_nope_h | q_pe_h]
+void absorb_queries(const MlaDecodeArgs& a, float* q_abs) {
+  const int B = a.seqs.batch, H = a.heads, R = a.kv_lora_rank, P = a.qk_rope_head_dim;
+  const int Rr = R + P, Dn = a.qk_nope_head_dim;
+  const bool par = int64_t(B) * H * Dn * R > (int64_t(1) << 18);
+#pragma omp parallel for collapse(2) schedule(static) if (par)
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h) {
+      float* __restrict qa = q_abs + (int64_t(b) * H + h) * Rr;
+      const float* qn = a.q_nope + (int64_t(b) * H + h) * Dn;
+      std::fill(qa, qa + R, 0.0f);
+      for (int d = 0; d < Dn; ++d) {
+        const float x = qn[d];
+        const float* w = a.w_uk + (int64_t(h) * Dn + d) * R;
+#pragma omp simd
+        for (int c = 0; c < R; ++c) qa[c] += x * w[c];
+      }
+      std::copy(a.q_pe + (int64_t(b) * H + h) * P, a.q_pe + (int64_t(b) * H + h + 1) * P, qa + R);
+    }
+}
+
+
 constexpr int kAbsorbChunk = 64;  // tokens per GEMM pair (bounded by the block size too)
 
 void absorbed_item(const MlaDecodeArgs& a, const WorkItem& it, const float* q_abs, float* m,
@@ -136,25 +158,13 @@ void naive_item(const MlaDecodeArgs& a, const WorkItem& it, int hc, const float*
 
 void decode_attention_mla_absorbed(const MlaDecodeArgs& a) {
   validate(a);
-  const int B = a.seqs.batch, H = a.heads, R = a.kv_lora_rank, P = a.qk_rope_head_dim;
-  const int Rr = R + P, Dn = a.qk_nope_head_dim;
-  // q_abs[b][h] = [W_UK_h^T q_nope_h | q_pe_h]
-  float* q_abs = detail::workspace(3, size_t(B) * H * Rr);
-  const bool par = int64_t(B) * H * Dn * R > (int64_t(1) << 18);
-#pragma omp parallel for collapse(2) schedule(static) if (par)
-  for (int b = 0; b < B; ++b)
-    for (int h = 0; h < H; ++h) {
-      float* __restrict qa = q_abs + (int64_t(b) * H + h) * Rr;
-      const float* qn = a.q_nope + (int64_t(b) * H + h) * Dn;
-      std::fill(qa, qa + R, 0.0f);
-      for (int d = 0; d < Dn; ++d) {
-        const float x = qn[d];
-        const float* w = a.w_uk + (int64_t(h) * Dn + d) * R;
-#pragma omp simd
-        for (int c = 0; c < R; ++c) qa[c] += x * w[c];
-      }
-      std::copy(a.q_pe + (int64_t(b) * H + h) * P, a.q_pe + (int64_t(b) * H + h + 1) * P, qa + R);
-    }
+  const int B = a.seqs.batch, H = a.heads, R = a.kv_lora_rank, Rr = R + a.qk_rope_head_dim;
+  const float* q_abs = a.q_latent;
+  if (!q_abs) {
+    float* qa = detail::workspace(3, size_t(B) * H * Rr);
+    absorb_queries(a, qa);
+    q_abs = qa;
+  }
   const std::vector<WorkItem> items = detail::plan_splits(a.seqs, 256);
   const int64_t n_items = int64_t(items.size());
   float* m = detail::workspace(0, size_t(n_items * H));
@@ -171,9 +181,9 @@ void decode_attention_mla_absorbed(const MlaDecodeArgs& a) {
                     scratch);
     }
   }
-  float* o_lat = detail::workspace(4, size_t(B) * H * R);
+  float* o_lat = a.out_latent ? a.out_latent : detail::workspace(4, size_t(B) * H * R);
   detail::combine_splits(items, B, H, R, m, l, acc, o_lat);
-  apply_w_uv(a, o_lat);
+  if (!a.out_latent) apply_w_uv(a, o_lat);
 }
 
 void decode_attention_mla_naive(const MlaDecodeArgs& a) {

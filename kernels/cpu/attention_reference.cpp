@@ -110,11 +110,15 @@ void validate(const MlaDecodeArgs& a) {
   check_pos(k, "qk_nope_head_dim", a.qk_nope_head_dim);
   check_pos(k, "qk_rope_head_dim", a.qk_rope_head_dim);
   check_pos(k, "v_head_dim", a.v_head_dim);
-  check_ptr(k, "q_nope", a.q_nope);
-  check_ptr(k, "q_pe", a.q_pe);
-  check_ptr(k, "w_uk", a.w_uk);
-  check_ptr(k, "w_uv", a.w_uv);
-  check_ptr(k, "out", a.out);
+  if (!a.q_latent) {
+    check_ptr(k, "q_nope", a.q_nope);
+    check_ptr(k, "q_pe", a.q_pe);
+    check_ptr(k, "w_uk", a.w_uk);
+  }
+  if (!a.out_latent) {
+    check_ptr(k, "w_uv", a.w_uv);
+    check_ptr(k, "out", a.out);
+  }
   check_view(k, "latent", a.latent, false);
   if (a.latent.token_stride < int64_t(a.kv_lora_rank) + a.qk_rope_head_dim)
     fail(k, "latent.token_stride is smaller than kv_lora_rank + qk_rope_head_dim");

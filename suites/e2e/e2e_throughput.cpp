@@ -51,7 +51,7 @@ std::vector<Benchmark> decode_benchmarks(const SuiteContext& ctx, std::shared_pt
   const auto batches = int_list_option(ctx.options, "batches",
                                        ctx.quick ? std::vector<int64_t>{1, 4} : std::vector<int64_t>{1, 2, 4, 8, 16, 32, 64});
   const int64_t context = int_list_option(ctx.options, "decode_context", {ctx.quick ? 16 : 128}).at(0);
-  const int64_t steps = ctx.quick ? 4 : 24;
+  const int64_t steps = int_list_option(ctx.options, "decode_steps", {ctx.quick ? 4 : 24}).at(0);
   const double peak_bw = peak_bandwidth_gbps(ctx.host, "cpu");
   std::vector<AttentionMode> modes = {AttentionMode::kMlaAbsorbed};
   if (ctx.options.is_object() && ctx.options.contains("modes")) modes = modes_option(ctx.options);

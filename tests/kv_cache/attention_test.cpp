@@ -93,6 +93,51 @@ INSTANTIATE_TEST_SUITE_P(
         MlaCase{{6, 48, 24, 8, 40}, DType::kF32, {130, 1, 77}, 16},        // odd: tails, H % 4
         MlaCase{{16, 512, 128, 64, 128}, DType::kBF16, {150}, 64}));       // DeepSeek-V3 dims
 
+// An engine that applies W_UK and W_UV itself passes q_latent and takes out_latent; composed by
+// hand with the same weights, that equals the whole absorbed kernel and the float64 reference.
+TEST(MlaLatentInterface, LatentInAndOutComposeToTheFullKernel) {
+  const MlaShape sh{8, 128, 64, 32, 64};
+  DecodeInputs in = DecodeInputs::make_mla(sh, DType::kBF16, {300, 65, 1}, 64, 1, 11);
+  kernels::MlaDecodeArgs a = in.mla_args(0);
+  const int B = a.seqs.batch, H = a.heads, R = a.kv_lora_rank, P = a.qk_rope_head_dim;
+  const int Dn = a.qk_nope_head_dim, V = a.v_head_dim;
+  std::vector<double> ref(in.out().size());
+  kernels::decode_attention_mla_reference(a, ref.data());
+  std::vector<float> q_lat(size_t(B) * H * (R + P)), o_lat(size_t(B) * H * R, NAN);
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h) {
+      float* q = q_lat.data() + (size_t(b) * H + h) * (R + P);
+      for (int c = 0; c < R; ++c) {
+        double s = 0;
+        for (int d = 0; d < Dn; ++d)
+          s += double(a.q_nope[(size_t(b) * H + h) * Dn + d]) * a.w_uk[(size_t(h) * Dn + d) * R + c];
+        q[c] = float(s);
+      }
+      for (int p = 0; p < P; ++p) q[R + p] = a.q_pe[(size_t(b) * H + h) * P + p];
+    }
+  kernels::MlaDecodeArgs lat = a;
+  lat.q_nope = nullptr;
+  lat.w_uk = nullptr;
+  lat.w_uv = nullptr;
+  lat.out = nullptr;
+  lat.q_latent = q_lat.data();
+  lat.out_latent = o_lat.data();
+  kernels::decode_attention_mla_absorbed(lat);
+  std::vector<float> out(in.out().size());
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h)
+      for (int e = 0; e < V; ++e) {
+        double s = 0;
+        for (int c = 0; c < R; ++c)
+          s += double(a.w_uv[(size_t(h) * V + e) * R + c]) * o_lat[(size_t(b) * H + h) * R + c];
+        out[(size_t(b) * H + h) * V + size_t(e)] = float(s);
+      }
+  EXPECT_LT(rel_err(out, ref), kernels::rel_tolerance(DType::kF32));
+  // Without q_latent the weights are required, and named.
+  lat.q_latent = nullptr;
+  EXPECT_THROW(kernels::decode_attention_mla_absorbed(lat), std::invalid_argument);
+}
+
 // bf16 storage against the fp32 values it came from: the per-dtype bound of dtype.h.
 TEST(AttentionDtype, Bf16CacheWithinBf16BoundOfFp32Cache) {
   const GqaShape s{8, 2, 64, 64};

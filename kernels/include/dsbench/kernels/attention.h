@@ -57,6 +57,11 @@ struct MlaDecodeArgs {
   const float* w_uv = nullptr;    // fp32
   float* out = nullptr;           // [batch, heads, v_head_dim]
   float scale = 1.0f;             // softmax scale (DeepSeek: (nope+rope)^-0.5 * mscale^2)
+  // Absorbed kernel only: a caller that applies W_UK and W_UV itself (an engine with its own
+  // weight format) passes the absorbed query and/or takes the latent output. Then q_nope/w_uk,
+  // resp. w_uv/out, may be null.
+  const float* q_latent = nullptr;  // [batch, heads, kv_lora_rank + qk_rope_head_dim]
+  float* out_latent = nullptr;      // [batch, heads, kv_lora_rank] = softmax(scores) . c_KV
 };
 
 // Throw std::invalid_argument naming the field when the arguments are malformed (null pointers,
