@@ -220,6 +220,42 @@ void mla_attention(const ModelConfig& cfg, const LayerWeights& w, int64_t layer,
       a.out = s.out.data();
       a.scale = scale;
       kernels::decode_attention_gqa(a);
+    } else if (mode == AttentionMode::kMlaAbsorbed) {
+      // W_UK and W_UV run as the engine's own GEMMs over the stored kv_b (bf16 panels): per head,
+      // q_lat = q_nope W_UK_h (uk_t holds W_UK_h transposed) and out = o_lat W_UV_h^T, all heads
+      // of a projection in one grouped call. The kernel attends in latent space only.
+      s.qn.resize(size_t(b * d.nh * d.row));  // absorbed queries [b, heads, kv_lora + rope]
+      s.ol.resize(size_t(b * d.nh * d.kvl));  // latent outputs [b, heads, kv_lora]
+      s.qp.resize(size_t(b * d.nh * d.dn));   // gathered q_nope [b, heads, nope]
+      for (int i = 0; i < b; ++i) {
+        const float* qr = s.q.data() + meta.input_first[dec[size_t(i)]] * d.nh * d.qk;
+        for (int64_t hh = 0; hh < d.nh; ++hh) {
+          std::memcpy(s.qp.data() + (i * d.nh + hh) * d.dn, qr + hh * d.qk, size_t(d.dn) * 4);
+          std::memcpy(s.qn.data() + (i * d.nh + hh) * d.row + d.kvl, qr + hh * d.qk + d.dn, size_t(d.dr) * 4);
+        }
+      }
+      s.probs.resize(size_t(d.nh));
+      for (int64_t hh = 0; hh < d.nh; ++hh)
+        s.probs[size_t(hh)] = {s.qp.data() + hh * d.dn, b, d.nh * d.dn, w.uk_t.rows(hh * d.kvl, d.kvl),
+                               s.qn.data() + hh * d.row, d.nh * d.row, false};
+      kernels::gemm_xwt_grouped(s.probs.data(), d.nh);
+      kernels::MlaDecodeArgs a;
+      a.seqs = db;
+      a.heads = int(d.nh);
+      a.kv_lora_rank = int(d.kvl);
+      a.qk_nope_head_dim = int(d.dn);
+      a.qk_rope_head_dim = int(d.dr);
+      a.v_head_dim = int(d.dv);
+      a.latent = cache.view(layer, 0, 0);
+      a.q_latent = s.qn.data();
+      a.out_latent = s.ol.data();
+      a.scale = scale;
+      kernels::decode_attention_mla_absorbed(a);
+      for (int64_t hh = 0; hh < d.nh; ++hh)
+        s.probs[size_t(hh)] = {s.ol.data() + hh * d.kvl, b, d.nh * d.kvl,
+                               w.kv_b.rows(hh * (d.dn + d.dv) + d.dn, d.dv), s.out.data() + hh * d.dv,
+                               d.nh * d.dv, false};
+      kernels::gemm_xwt_grouped(s.probs.data(), d.nh);
     } else {
       s.qn.resize(size_t(b * d.nh * d.dn));
       s.qp.resize(size_t(b * d.nh * d.dr));
@@ -244,8 +280,7 @@ void mla_attention(const ModelConfig& cfg, const LayerWeights& w, int64_t layer,
       a.w_uv = w.w_uv.data();
       a.out = s.out.data();
       a.scale = scale;
-      if (mode == AttentionMode::kMlaAbsorbed) kernels::decode_attention_mla_absorbed(a);
-      else kernels::decode_attention_mla_naive(a);
+      kernels::decode_attention_mla_naive(a);
     }
     for (int i = 0; i < b; ++i)
       std::memcpy(attn + meta.input_first[dec[size_t(i)]] * d.nh * d.dv, s.out.data() + i * d.nh * d.dv,

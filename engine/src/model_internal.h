@@ -6,6 +6,7 @@
 
 #include "dsbench/engine/kv_cache.h"
 #include "dsbench/engine/model.h"
+#include "dsbench/kernels/gemm.h"
 
 namespace dsbench::engine::detail {
 
@@ -18,8 +19,9 @@ struct TokenMeta {
 };
 
 struct AttnScratch {
-  std::vector<float> qa, q, kva, kvb, attn, qn, qp, out, rows;
+  std::vector<float> qa, q, kva, kvb, attn, qn, qp, ol, out, rows;
   std::vector<int32_t> table, lens, seqs;
+  std::vector<kernels::GemmProblem> probs;
 };
 
 // One layer's MLA attention for the flattened batch: h [T, hidden] (normed input) -> attn

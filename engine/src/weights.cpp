@@ -21,19 +21,35 @@ kernels::WeightView Linear::view() const { return rows(0, n); }
 kernels::WeightView Linear::rows(int64_t r0, int64_t nrows) const {
   kernels::WeightView v;
   v.dtype = dtype;
-  v.data = dtype == DType::kBF16 ? static_cast<const void*>(bf16.data() + r0 * k)
-                                 : static_cast<const void*>(f32.data() + r0 * k);
   v.n = nrows;
   v.k = k;
+  if (packed) {
+    if (r0 % 16) throw Error("Linear::rows: row " + std::to_string(r0) + " is not at a panel boundary");
+    v.layout = kernels::WeightLayout::kPanel16;
+    v.ld = kernels::panel16_stride(k);
+    v.data = bf16.data() + (r0 / 16) * v.ld;
+    return v;
+  }
+  v.data = dtype == DType::kBF16 ? static_cast<const void*>(bf16.data() + r0 * k)
+                                 : static_cast<const void*>(f32.data() + r0 * k);
   v.ld = k;
   return v;
 }
 void Linear::row_f32(int64_t r, float* out) const {
   if (dtype == DType::kF32) {
     std::memcpy(out, f32.data() + r * k, size_t(k) * 4);
+  } else if (packed) {
+    for (int64_t i = 0; i < k; ++i) out[i] = kernels::bf16::to_float(kernels::panel16_at(bf16.data(), k, r, i));
   } else {
     for (int64_t i = 0; i < k; ++i) out[i] = kernels::bf16::to_float(bf16[size_t(r * k + i)]);
   }
+}
+void Linear::pack() {
+  if (dtype != DType::kBF16 || packed || n == 0) return;
+  std::vector<uint16_t> p(size_t(kernels::panel16_elems(n, k)));
+  kernels::pack_panel16(bf16.data(), n, k, k, p.data());
+  bf16 = std::move(p);
+  packed = true;
 }
 
 namespace {
@@ -56,6 +72,12 @@ void alloc(Linear& l, int64_t n, int64_t k, DType dt, bool allocate) {
   l.dtype = dt;
   if (dt == DType::kBF16) l.bf16.assign(size_t(n * k), 0);
   else l.f32.assign(size_t(n * k), 0.0f);
+}
+
+void store(Linear& l, int64_t r0, int64_t i, float v) {
+  const size_t idx = size_t(r0 * l.k + i);
+  if (l.dtype == DType::kBF16) l.bf16[idx] = kernels::bf16::from_float(v);
+  else l.f32[idx] = v;
 }
 
 void check_config(const ModelConfig& c) {
@@ -162,7 +184,23 @@ void finalize(const ModelConfig& c, ModelWeights& w) {
       for (int64_t d = 0; d < dn; ++d) y.kv_b.row_f32(h * (dn + dv) + d, &y.w_uk[size_t((h * dn + d) * kvl)]);
       for (int64_t d = 0; d < dv; ++d) y.kv_b.row_f32(h * (dn + dv) + dn + d, &y.w_uv[size_t((h * dv + d) * kvl)]);
     }
+    // uk_t row (h, c) = column c of W_UK_h: exact copies of the stored values.
+    alloc(y.uk_t, nh * kvl, dn, y.kv_b.dtype, true);
+    for (int64_t h = 0; h < nh; ++h)
+      for (int64_t d = 0; d < dn; ++d)
+        for (int64_t c = 0; c < kvl; ++c) store(y.uk_t, h * kvl + c, d, y.w_uk[size_t((h * dn + d) * kvl + c)]);
+    for (Linear* l : {&y.q_a, &y.q_b, &y.q, &y.kv_a, &y.o, &y.dense.gate_up, &y.dense.down, &y.shared.gate_up,
+                      &y.shared.down})
+      l->pack();
+    // Decode takes per-head row ranges of these: packed only when each head starts a panel.
+    if (dn % 16 == 0 && dv % 16 == 0) y.kv_b.pack();
+    if (kvl % 16 == 0) y.uk_t.pack();
+    for (Expert& e : y.experts) {
+      e.gate_up.pack();
+      e.down.pack();
+    }
   }
+  w.lm_head.pack();
 }
 
 inline uint64_t mix(uint64_t z) {
@@ -177,11 +215,6 @@ uint64_t name_hash(const std::string& s) {
   return h;
 }
 
-void store(Linear& l, int64_t r0, int64_t i, float v) {
-  const size_t idx = size_t(r0 * l.k + i);
-  if (l.dtype == DType::kBF16) l.bf16[idx] = kernels::bf16::from_float(v);
-  else l.f32[idx] = v;
-}
 
 int64_t numel(const std::vector<int64_t>& shape) {
   int64_t n = 1;

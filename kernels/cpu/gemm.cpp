@@ -6,9 +6,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <string>
 #include <type_traits>
 #include <stdexcept>
 #include <vector>
@@ -24,6 +26,13 @@ namespace {
 // for a bf16 [2048 x 512] slab the own kernel wins through m = 32 (5.0 ms vs 6.1 ms at m = 32,
 // 0.9 ms vs 1.6 ms at m = 1); sgemm on the widened panel wins from m = 64 (6.5 ms vs 9.2 ms).
 std::atomic<int64_t> g_small_m_limit{32};
+
+void check_view(const WeightView& w, const char* who) {
+  if (w.dtype != DType::kF32 && w.dtype != DType::kBF16)
+    throw std::invalid_argument(std::string(who) + ": weights must be fp32 or bf16");
+  if (w.layout == WeightLayout::kPanel16 && (w.dtype != DType::kBF16 || w.ld != panel16_stride(w.k)))
+    throw std::invalid_argument(std::string(who) + ": a kPanel16 view must be bf16 with ld = panel16_stride(k)");
+}
 
 #if defined(__AVX512F__)
 inline __m512 load_w(const uint16_t* p) {
@@ -296,6 +305,144 @@ void blas_gemm(const float* x, int64_t m, int64_t ldx, const WeightView& w, floa
   }
 }
 
+
+// ---- kPanel16 (bf16 panels of 16 rows, column pairs interleaved) ----------------------------------
+
+#if defined(__AVX512F__)
+// MR rows of x against NP consecutive panels (16*NP output columns, ncols of them valid). Each
+// 64-byte load is two columns of 16 rows: the shift gives the even column, the mask the odd one,
+// so the weights stream sequentially and every output stays a vector lane (no reductions).
+template <int MR, int NP>
+void panel_tile(const float* x, int64_t ldx, const uint16_t* w, int64_t pstride, int64_t k, float* y,
+                int64_t ldy, int64_t ncols, bool acc) {
+  __m512 c[MR][NP];
+  for (int i = 0; i < MR; ++i)
+    for (int p = 0; p < NP; ++p) c[i][p] = _mm512_setzero_ps();
+  const __m512i hi = _mm512_set1_epi32(int(0xFFFF0000u));
+  const int64_t kp = k / 2;
+  for (int64_t q = 0; q < kp; ++q) {
+    __m512 we[NP], wo[NP];
+    for (int p = 0; p < NP; ++p) {
+      const __m512i v = _mm512_loadu_si512(w + p * pstride + q * 32);
+      we[p] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+      wo[p] = _mm512_castsi512_ps(_mm512_and_si512(v, hi));
+    }
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xe = _mm512_set1_ps(x[i * ldx + 2 * q]);
+      const __m512 xo = _mm512_set1_ps(x[i * ldx + 2 * q + 1]);
+      for (int p = 0; p < NP; ++p) {
+        c[i][p] = _mm512_fmadd_ps(xe, we[p], c[i][p]);
+        c[i][p] = _mm512_fmadd_ps(xo, wo[p], c[i][p]);
+      }
+    }
+  }
+  if (k & 1) {  // the last column has no partner (its pad is zero)
+    for (int p = 0; p < NP; ++p) {
+      const __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(w + p * pstride + kp * 32), 16));
+      for (int i = 0; i < MR; ++i) c[i][p] = _mm512_fmadd_ps(_mm512_set1_ps(x[i * ldx + k - 1]), we, c[i][p]);
+    }
+  }
+  for (int p = 0; p < NP; ++p) {
+    const int64_t left = ncols - 16 * p;
+    if (left <= 0) break;
+    const __mmask16 mk = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+    for (int i = 0; i < MR; ++i) {
+      float* yp = y + i * ldy + 16 * p;
+      __m512 v = c[i][p];
+      if (acc) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, yp));
+      _mm512_mask_storeu_ps(yp, mk, v);
+    }
+  }
+}
+
+using PanelTileFn = void (*)(const float*, int64_t, const uint16_t*, int64_t, int64_t, float*, int64_t,
+                             int64_t, bool);
+template <int MR>
+constexpr std::array<PanelTileFn, 4> panel_row() {
+  return {&panel_tile<MR, 1>, &panel_tile<MR, 2>, &panel_tile<MR, 3>, &panel_tile<MR, 4>};
+}
+constexpr std::array<std::array<PanelTileFn, 4>, 6> kPanelTiles = {panel_row<1>(), panel_row<2>(), panel_row<3>(),
+                                                                   panel_row<4>(), panel_row<5>(), panel_row<6>()};
+#endif
+
+// Panels per work item: 4 for m <= 4 (16 accumulators), else 3 with row blocks of 6 (18).
+inline int64_t panels_per_item(int64_t m) { return m <= 4 ? 4 : 3; }
+
+// All m rows of x against panels [p0, p1) of a kPanel16 view: output columns [16*p0, 16*p1) ∩ [0, n).
+void panel_rows(const float* x, int64_t m, int64_t ldx, const WeightView& w, int64_t p0, int64_t p1, float* y,
+                int64_t ldy, bool acc) {
+  const uint16_t* base = static_cast<const uint16_t*>(w.data);
+#if defined(__AVX512F__)
+  const int64_t np = panels_per_item(m), mr_max = m <= 4 ? m : 6;
+  for (int64_t pp = p0; pp < p1; pp += np) {
+    const int64_t npan = std::min(np, p1 - pp);
+    const int64_t ncols = std::min(w.n - 16 * pp, 16 * npan);
+    for (int64_t i0 = 0; i0 < m; i0 += mr_max) {
+      const int64_t mr = std::min(mr_max, m - i0);
+      kPanelTiles[size_t(mr - 1)][size_t(npan - 1)](x + i0 * ldx, ldx, base + pp * w.ld, w.ld, w.k,
+                                                   y + i0 * ldy + 16 * pp, ldy, ncols, acc);
+    }
+  }
+#else
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 16 * p0; j < std::min(w.n, 16 * p1); ++j) {
+      const uint16_t* pan = base + (j / 16) * w.ld;
+      float s = 0;
+      for (int64_t kk = 0; kk < w.k; ++kk)
+        s += x[i * ldx + kk] * bf16::to_float(pan[(kk / 2) * 32 + (j % 16) * 2 + (kk % 2)]);
+      y[i * ldy + j] = acc ? y[i * ldy + j] + s : s;
+    }
+#endif
+}
+
+// Panels [p0, p1) widened to fp32 as W^T: out[c][16*(p - p0) + j] = W[16p + j][c], row stride ldo.
+void widen_panels_t(const WeightView& w, int64_t p0, int64_t p1, float* out, int64_t ldo) {
+  const uint16_t* base = static_cast<const uint16_t*>(w.data);
+  const int64_t kp = w.k / 2;
+  for (int64_t p = p0; p < p1; ++p) {
+    const uint16_t* pan = base + p * w.ld;
+    float* o = out + 16 * (p - p0);
+#if defined(__AVX512F__)
+    const __m512i hi = _mm512_set1_epi32(int(0xFFFF0000u));
+    for (int64_t q = 0; q < kp; ++q) {
+      const __m512i v = _mm512_loadu_si512(pan + q * 32);
+      _mm512_storeu_ps(o + (2 * q) * ldo, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+      _mm512_storeu_ps(o + (2 * q + 1) * ldo, _mm512_castsi512_ps(_mm512_and_si512(v, hi)));
+    }
+    if (w.k & 1)
+      _mm512_storeu_ps(o + (w.k - 1) * ldo,
+                       _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(pan + kp * 32), 16)));
+#else
+    for (int64_t c = 0; c < w.k; ++c)
+      for (int64_t j = 0; j < 16; ++j) o[c * ldo + j] = bf16::to_float(pan[(c / 2) * 32 + j * 2 + (c % 2)]);
+#endif
+  }
+}
+
+// Large m over a kPanel16 view: groups of panels widened into an L2-sized fp32 W^T block each,
+// then sgemm without transposition; threads split the groups.
+void blas_gemm_panels(const float* x, int64_t m, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
+                      bool acc) {
+  blas_single_threaded();
+  const int64_t npan = (w.n + 15) / 16;
+  const int64_t group = std::max<int64_t>(1, (256 * 1024) / (4 * 16 * std::max<int64_t>(1, w.k)));
+  const int64_t ngroups = (npan + group - 1) / group;
+  const float beta = acc ? 1.0f : 0.0f;
+#pragma omp parallel if (m * w.n * w.k >= kMinParallelWork)
+  {
+    std::vector<float> buf(size_t(w.k * 16 * group));
+#pragma omp for schedule(static)
+    for (int64_t g = 0; g < ngroups; ++g) {
+      const int64_t p0 = g * group, p1 = std::min(npan, p0 + group);
+      const int64_t ldo = 16 * (p1 - p0);
+      widen_panels_t(w, p0, p1, buf.data(), ldo);
+      const int64_t cols = std::min(w.n, 16 * p1) - 16 * p0;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(cols), int(w.k), 1.0f, x, int(ldx),
+                  buf.data(), int(ldo), beta, y + 16 * p0, int(ldy));
+    }
+  }
+}
+
 }  // namespace
 
 void blas_single_threaded() {
@@ -304,7 +451,9 @@ void blas_single_threaded() {
 }
 
 void gemm_xwt_grouped(const GemmProblem* problems, int64_t count) {
-  // Work items: 16 weight rows of one small-m problem each (the unit a thread streams).
+  // Work items: 16 weight rows of one small-m problem each, or a few panels of a kPanel16 one (the
+  // unit a thread streams). Items differ in cost (m differs per expert): threads take them
+  // dynamically.
   constexpr int64_t kRowsPerItem = 16;
   struct Item {
     int32_t p;
@@ -315,10 +464,15 @@ void gemm_xwt_grouped(const GemmProblem* problems, int64_t count) {
   for (int64_t i = 0; i < count; ++i) {
     const GemmProblem& q = problems[i];
     if (q.m <= 0 || q.w.n <= 0) continue;
-    if (q.w.dtype != DType::kF32 && q.w.dtype != DType::kBF16)
-      throw std::invalid_argument("gemm_xwt_grouped: weights must be fp32 or bf16");
+    check_view(q.w, "gemm_xwt_grouped");
     if (q.m > gemm_small_m_limit()) {
       gemm_xwt(q.x, q.m, q.ldx, q.w, q.y, q.ldy, q.accumulate, GemmPath::kBlas);
+      continue;
+    }
+    if (q.w.layout == WeightLayout::kPanel16) {  // every small m: panel groups as items
+      const int64_t npan = (q.w.n + 15) / 16, step = panels_per_item(q.m);
+      for (int64_t p0 = 0; p0 < npan; p0 += step) items.push_back({int32_t(i), p0, std::min(npan, p0 + step)});
+      work += double(q.m) * double(q.w.n) * double(q.w.k);
       continue;
     }
     if (q.m > kMr) {  // medium m: the transposed-x kernel, on its own
@@ -330,11 +484,13 @@ void gemm_xwt_grouped(const GemmProblem* problems, int64_t count) {
     work += double(q.m) * double(q.w.n) * double(q.w.k);
   }
   const int64_t n_items = int64_t(items.size());
-#pragma omp parallel for schedule(static) if (work >= double(kMinParallelWork))
+#pragma omp parallel for schedule(dynamic, 1) if (work >= double(kMinParallelWork))
   for (int64_t it = 0; it < n_items; ++it) {
     const Item& t = items[size_t(it)];
     const GemmProblem& q = problems[t.p];
-    if (q.w.dtype == DType::kF32)
+    if (q.w.layout == WeightLayout::kPanel16)
+      panel_rows(q.x, q.m, q.ldx, q.w, t.n0, t.n1, q.y, q.ldy, q.accumulate);
+    else if (q.w.dtype == DType::kF32)
       own_rows(q.x, q.m, q.ldx, static_cast<const float*>(q.w.data), t.n0, t.n1, q.w.k, q.w.ld, q.y, q.ldy,
                q.accumulate);
     else
@@ -348,10 +504,17 @@ void set_gemm_small_m_limit(int64_t m) { g_small_m_limit.store(m, std::memory_or
 
 void gemm_xwt(const float* x, int64_t m, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
               bool accumulate, GemmPath path) {
-  if (w.dtype != DType::kF32 && w.dtype != DType::kBF16)
-    throw std::invalid_argument("gemm_xwt: weights must be fp32 or bf16");
+  check_view(w, "gemm_xwt");
   if (m <= 0 || w.n <= 0) return;
   if (path == GemmPath::kAuto) path = m <= gemm_small_m_limit() ? GemmPath::kOwn : GemmPath::kBlas;
+  if (w.layout == WeightLayout::kPanel16) {
+    if (path == GemmPath::kBlas) return blas_gemm_panels(x, m, ldx, w, y, ldy, accumulate);
+    const int64_t npan = (w.n + 15) / 16, step = panels_per_item(m), items = (npan + step - 1) / step;
+#pragma omp parallel for schedule(static) if (m * w.n * w.k >= kMinParallelWork)
+    for (int64_t it = 0; it < items; ++it)
+      panel_rows(x, m, ldx, w, it * step, std::min(npan, (it + 1) * step), y, ldy, accumulate);
+    return;
+  }
   if (path == GemmPath::kBlas) return blas_gemm(x, m, ldx, w, y, ldy, accumulate);
 #if defined(__AVX512F__)
   if (m > kMr && m <= 32) {
@@ -368,12 +531,23 @@ void gemm_xwt(const float* x, int64_t m, int64_t ldx, const WeightView& w, float
     own_gemm(x, m, ldx, static_cast<const uint16_t*>(w.data), w.n, w.k, w.ld, y, ldy, accumulate);
 }
 
+void pack_panel16(const uint16_t* rows, int64_t n, int64_t k, int64_t ld, uint16_t* out) {
+  const int64_t ps = panel16_stride(k), npan = (n + 15) / 16;
+  std::fill(out, out + npan * ps, uint16_t(0));
+  for (int64_t r = 0; r < n; ++r) {
+    uint16_t* pan = out + (r / 16) * ps + (r % 16) * 2;
+    for (int64_t c = 0; c < k; ++c) pan[(c / 2) * 32 + (c % 2)] = rows[r * ld + c];
+  }
+}
+
 void gemm_xwt_ref(const float* x, int64_t m, int64_t ldx, const WeightView& w, double* y) {
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < w.n; ++j) {
       double s = 0;
       for (int64_t kk = 0; kk < w.k; ++kk) {
-        double wv = w.dtype == DType::kF32
+        double wv = w.layout == WeightLayout::kPanel16
+                        ? double(bf16::to_float(panel16_at(static_cast<const uint16_t*>(w.data), w.k, j, kk)))
+                    : w.dtype == DType::kF32
                         ? double(static_cast<const float*>(w.data)[j * w.ld + kk])
                         : double(bf16::to_float(static_cast<const uint16_t*>(w.data)[j * w.ld + kk]));
         s += double(x[i * ldx + kk]) * wv;

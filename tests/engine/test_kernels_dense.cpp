@@ -55,6 +55,70 @@ TEST(Gemm, OwnAndBlasMatchReference) {
         check_gemm(dt, p, c);
 }
 
+// The kPanel16 layout: packing keeps every element (panel16_at reads it back), and both paths
+// over packed weights equal the float64 reference, for ragged n (a partial last panel), odd k
+// (the unpaired last column), every small-m tile shape and the grouped entry point. A row-range
+// view starting at a panel boundary is a matrix of its own.
+TEST(Gemm, Panel16LayoutMatchesReference) {
+  for (GemmCase c : {GemmCase{1, 37, 64}, GemmCase{2, 50, 71}, GemmCase{3, 64, 512}, GemmCase{4, 200, 33},
+                     GemmCase{5, 130, 96}, GemmCase{6, 48, 64}, GemmCase{7, 16, 9}, GemmCase{16, 160, 512},
+                     GemmCase{17, 9, 100}, GemmCase{32, 96, 64}, GemmCase{33, 100, 65}, GemmCase{128, 64, 512}}) {
+    std::mt19937 rng(uint32_t(c.m * 131 + c.n * 7 + c.k));
+    std::uniform_real_distribution<float> u(-1, 1);
+    const int64_t ldx = c.k + 3, ldy = c.n + 5;
+    std::vector<float> x(size_t(c.m * ldx));
+    std::vector<uint16_t> rows(size_t(c.n * c.k));
+    for (auto& v : x) v = u(rng);
+    for (auto& v : rows) v = bf16::from_float(u(rng));
+    std::vector<uint16_t> packed(size_t(panel16_elems(c.n, c.k)), 0xFFFF);
+    pack_panel16(rows.data(), c.n, c.k, c.k, packed.data());
+    for (int64_t r = 0; r < c.n; ++r)
+      for (int64_t kk = 0; kk < c.k; ++kk)
+        ASSERT_EQ(panel16_at(packed.data(), c.k, r, kk), rows[size_t(r * c.k + kk)]) << r << "," << kk;
+    const WeightView wr{rows.data(), DType::kBF16, c.n, c.k, c.k};
+    const WeightView wp{packed.data(), DType::kBF16, c.n, c.k, panel16_stride(c.k), WeightLayout::kPanel16};
+    std::vector<double> ref(size_t(c.m * c.n));
+    gemm_xwt_ref(x.data(), c.m, ldx, wr, ref.data());
+    for (int mode = 0; mode < 3; ++mode) {
+      std::vector<float> y(size_t(c.m * ldy), std::nanf(""));
+      if (mode == 2) {
+        GemmProblem g{x.data(), c.m, ldx, wp, y.data(), ldy, false};
+        gemm_xwt_grouped(&g, 1);
+      } else {
+        gemm_xwt(x.data(), c.m, ldx, wp, y.data(), ldy, false, mode == 0 ? GemmPath::kOwn : GemmPath::kBlas);
+      }
+      double worst = 0;
+      for (int64_t i = 0; i < c.m; ++i) {
+        for (int64_t j = 0; j < c.n; ++j)
+          worst = std::max(worst, std::abs(y[size_t(i * ldy + j)] - ref[size_t(i * c.n + j)]) / std::sqrt(double(c.k)));
+        for (int64_t j = c.n; j < ldy; ++j) EXPECT_TRUE(std::isnan(y[size_t(i * ldy + j)])) << "wrote past n";
+      }
+      EXPECT_LT(worst, 1e-5) << "mode " << mode << " m=" << c.m << " n=" << c.n << " k=" << c.k;
+    }
+    // Accumulate adds onto y.
+    std::vector<float> y2(size_t(c.m * ldy), 1.0f);
+    gemm_xwt(x.data(), c.m, ldx, wp, y2.data(), ldy, true);
+    EXPECT_NEAR(y2[0], 1.0 + ref[0], 1e-4);
+    // Rows [16, n) as a view of their own.
+    if (c.n > 16) {
+      WeightView sub = wp;
+      sub.data = packed.data() + panel16_stride(c.k);
+      sub.n = c.n - 16;
+      std::vector<float> y3(size_t(c.m * ldy));
+      gemm_xwt(x.data(), c.m, ldx, sub, y3.data(), ldy);
+      EXPECT_NEAR(y3[0], ref[16], 1e-4 * std::sqrt(double(c.k)));
+    }
+  }
+  // A packed view must be bf16 with the panel stride.
+  std::vector<uint16_t> p(size_t(panel16_elems(16, 8)));
+  std::vector<float> x(8), y(16);
+  EXPECT_THROW(gemm_xwt(x.data(), 1, 8, WeightView{p.data(), DType::kF32, 16, 8, panel16_stride(8), WeightLayout::kPanel16},
+                        y.data(), 16),
+               std::invalid_argument);
+  EXPECT_THROW(gemm_xwt(x.data(), 1, 8, WeightView{p.data(), DType::kBF16, 16, 8, 8, WeightLayout::kPanel16}, y.data(), 16),
+               std::invalid_argument);
+}
+
 TEST(RmsNorm, MatchesReference) {
   const int64_t dim = 77;
   std::vector<float> x(2 * dim), w(dim), y(2 * dim);

@@ -169,8 +169,11 @@ TEST(Weights, SafetensorsRoundTripBf16AndFp32) {
       auto loaded = Model::from_safetensors(cfg, file, storage);
       auto c2 = make_cache(cfg, AttentionMode::kMlaAbsorbed);
       auto got = run_sequence(*loaded, c2, p, 10, 2);
-      // fp32 files hold the weights exactly; bf16 files also round the fp32 norms and router.
-      if (dt == DType::kF32) EXPECT_EQ(got, want);
+      // fp32 files hold the weights exactly: loaded into bf16 storage they run the same kernels
+      // bit for bit; fp32 storage runs the fp32 kernels (another summation order). bf16 files
+      // also round the fp32 norms and router.
+      if (dt == DType::kF32 && storage == DType::kBF16) EXPECT_EQ(got, want);
+      else if (dt == DType::kF32) EXPECT_LT(rel_err(got, want), 1e-5);
       else EXPECT_LT(rel_err(got, want), 2e-2);
     }
   }

@@ -25,14 +25,18 @@ AttentionMode parse_attention_mode(const std::string& s);
 std::vector<AttentionMode> all_attention_modes();
 
 // A linear layer's weight [n, k] (torch Linear layout) in fp32 or bf16 storage.
+// bf16 weights the GEMMs read are repacked once, after loading, into the kernels' kPanel16 layout
+// (16-row panels streamed sequentially); `bf16` then holds the panels.
 struct Linear {
   int64_t n = 0, k = 0;
   kernels::DType dtype = kernels::DType::kBF16;
+  bool packed = false;  // bf16 holds kPanel16 panels instead of rows
   std::vector<uint16_t> bf16;
   std::vector<float> f32;
   kernels::WeightView view() const;
-  // View of rows [r0, r0 + rows).
+  // View of rows [r0, r0 + rows); packed: r0 must be a multiple of 16.
   kernels::WeightView rows(int64_t r0, int64_t rows) const;
+  void pack();  // bf16 rows -> kPanel16 (no-op for fp32 or when packed)
   int64_t bytes() const { return n * k * kernels::dtype_bytes(dtype); }
   // Row r widened to fp32.
   void row_f32(int64_t r, float* out) const;
@@ -55,6 +59,9 @@ struct LayerWeights {
   Linear o;                        // [hidden, heads*v]
   // fp32 halves of kv_b for the attention kernels: [heads, nope, kv_lora], [heads, v, kv_lora].
   std::vector<float> w_uk, w_uv;
+  // W_UK transposed per head, [heads*kv_lora, nope] in the storage dtype: absorbs q_nope into
+  // the latent space with the GEMM (decode), reading as many bytes as kv_b's W_UK half.
+  Linear uk_t;
   // FFN: dense, or MoE (router kept in fp32: routing decisions must not depend on storage).
   bool moe = false;
   Expert dense;

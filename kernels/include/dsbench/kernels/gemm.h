@@ -16,12 +16,33 @@ enum class GemmPath {
   kBlas,   // OpenBLAS cblas_sgemm (bf16 weights widened to fp32 per panel)
 };
 
-// A weight matrix view: [n, k] row-major with row stride ld (elements), storage dtype f32 or bf16.
+// How a weight matrix is laid out in memory.
+enum class WeightLayout {
+  kRows,     // [n, k] row-major, row stride ld (elements): the torch Linear layout
+  // bf16 only. Rows in panels of 16; panel p holds rows [16p, 16p+16) as k/2 pairs of columns,
+  // each pair 32 values: lane j's 32-bit word = (row 16p+j, col 2q) low | (row 16p+j, col 2q+1)
+  // high. One 64-byte load is 2 columns x 16 rows, widened with one shift and one mask, and a
+  // matrix is read as one sequential stream. ld = elements per panel (16 * k rounded up to
+  // even); rows past n in the last panel and the pad column are zero.
+  kPanel16,
+};
+
+// A weight matrix view: [n, k], storage dtype f32 or bf16, in `layout` (kRows: row stride ld).
 struct WeightView {
   const void* data = nullptr;
   DType dtype = DType::kF32;
   int64_t n = 0, k = 0, ld = 0;
+  WeightLayout layout = WeightLayout::kRows;
 };
+
+// kPanel16 storage: elements (uint16) of an [n, k] matrix, and packing from row-major bf16.
+inline int64_t panel16_stride(int64_t k) { return 16 * ((k + 1) / 2 * 2); }  // elements per panel
+inline int64_t panel16_elems(int64_t n, int64_t k) { return (n + 15) / 16 * panel16_stride(k); }
+void pack_panel16(const uint16_t* rows, int64_t n, int64_t k, int64_t ld, uint16_t* out);
+// Element (r, c) of a kPanel16 matrix whose panels start at `panels`.
+inline uint16_t panel16_at(const uint16_t* panels, int64_t k, int64_t r, int64_t c) {
+  return panels[(r / 16) * panel16_stride(k) + (c / 2) * 32 + (r % 16) * 2 + (c % 2)];
+}
 
 // y [m, ldy] receives m x w.n outputs (y[i*ldy + j]); x [m, ldx]. Accumulate adds into y when true.
 // Runs on the OpenMP threads of the caller (call it outside parallel regions); the BLAS path keeps
