@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "dsbench/error.h"
 #include "dsbench/host.h"
 #include "dsbench/stats.h"
 #include "dsbench/trace.h"
@@ -92,6 +93,42 @@ std::vector<Benchmark> decode_benchmarks(const SuiteContext& ctx, std::shared_pt
           r.counters["roofline_fraction"] = step_bytes / (peak_bw * 1e9) / med;
           r.counters["peak_read_gbps"] = peak_bw;
         }
+        return r;
+      };
+      out.push_back(std::move(b));
+    }
+  // Batching speed-up: tokens/s at each batch over batch 1, step by step from the timed samples
+  // above (same run, same mode), so the scaling a MoE model gets from batching is one number.
+  for (AttentionMode mode : modes)
+    for (int64_t batch : batches) {
+      if (batch == 1 || std::find(batches.begin(), batches.end(), 1) == batches.end()) continue;
+      Benchmark b;
+      b.name = "decode_speedup";
+      b.params = {{"batch", batch}, {"vs_batch", 1}, {"context", context}, {"mode", engine::to_string(mode)},
+                  {"dtype", "bf16"}};
+      b.unit = "ratio";
+      b.direction = Direction::kHigher;
+      b.skipped = skip;
+      const std::string m = engine::to_string(mode);
+      b.derive = [m, batch, context](const std::vector<BenchmarkRecord>& earlier) {
+        auto find = [&](int64_t bb) -> const BenchmarkRecord* {
+          for (const auto& r : earlier)
+            if (r.name == "decode" && !r.skipped && r.params.value("batch", int64_t(0)) == bb &&
+                r.params.value("mode", std::string()) == m && r.params.value("context", int64_t(0)) == context)
+              return &r;
+          return nullptr;
+        };
+        const BenchmarkRecord* one = find(1);
+        const BenchmarkRecord* many = find(batch);
+        if (!one || !many)
+          throw Error("needs e2e/decode at batch 1 and " + std::to_string(batch) + " (mode " + m +
+                      ") measured earlier in this run (excluded by --filter or skipped?)");
+        Measurement r;
+        const size_t n = std::min(one->samples.size(), many->samples.size());
+        for (size_t i = 0; i < n; ++i) r.samples.push_back(double(batch) * one->samples[i] / many->samples[i]);
+        r.counters = {{"tokens_per_s", many->counters.value("tokens_per_s", 0.0)},
+                      {"tokens_per_s_batch1", one->counters.value("tokens_per_s", 0.0)},
+                      {"bytes_ratio", many->counters.value("bytes", 0.0) / std::max(1.0, one->counters.value("bytes", 0.0))}};
         return r;
       };
       out.push_back(std::move(b));

@@ -40,10 +40,45 @@ TEST(E2eSuite, QuickPlanHasEveryBenchmarkKind) {
   for (auto& b : s->make(ctx)) {
     ++names[b.name];
     EXPECT_TRUE(b.skipped.empty()) << b.name << ": " << b.skipped;
-    EXPECT_TRUE(bool(b.measure) != bool(b.timed)) << b.name;
+    EXPECT_EQ(int(bool(b.measure)) + int(bool(b.timed)) + int(bool(b.derive)), 1) << b.name;
   }
-  for (const char* n : {"prefill", "decode", "offline", "cache_bytes_per_token", "max_concurrency", "gemm"})
+  for (const char* n : {"prefill", "decode", "decode_speedup", "offline", "cache_bytes_per_token", "max_concurrency",
+                        "gemm"})
     EXPECT_GT(names[n], 0) << n;
+}
+
+// decode_speedup is batch x (batch-1 step time / batch-B step time), sample by sample, from the
+// decode records of the same run; without them it fails naming what it needs.
+TEST(E2eSuite, DecodeSpeedupIsDerivedFromTheDecodeRecords) {
+  const SuiteInfo* s = find_suite("e2e");
+  ASSERT_NE(s, nullptr);
+  ModelConfig cfg = load_model("dsv3-tiny");
+  nlohmann::json host = {{"peak", {{"read_gbps", 10.0}}}};
+  SuiteContext ctx{cfg, "cpu", false, "no CUDA device", true, 7, host};
+  std::vector<BenchmarkRecord> earlier;
+  Benchmark speedup;
+  for (auto& b : s->make(ctx)) {
+    if (b.name == "decode") {
+      BenchmarkRecord r;
+      r.name = b.name;
+      r.params = b.params;
+      const double batch = double(b.params["batch"].get<int64_t>());
+      r.samples = batch == 1 ? std::vector<double>{0.002, 0.004} : std::vector<double>{0.004, 0.004};
+      r.counters = {{"tokens_per_s", batch / r.samples[0]}, {"bytes", 1e6 * batch}};
+      earlier.push_back(r);
+    }
+    if (b.name == "decode_speedup") speedup = b;
+  }
+  ASSERT_TRUE(bool(speedup.derive));
+  const int64_t batch = speedup.params["batch"].get<int64_t>();
+  ASSERT_GT(batch, 1);
+  const Measurement m = speedup.derive(earlier);
+  ASSERT_EQ(m.samples.size(), 2u);
+  EXPECT_DOUBLE_EQ(m.samples[0], double(batch) * 0.002 / 0.004);
+  EXPECT_DOUBLE_EQ(m.samples[1], double(batch) * 0.004 / 0.004);
+  EXPECT_DOUBLE_EQ(m.counters.at("bytes_ratio").get<double>(), double(batch));
+  earlier.erase(earlier.begin());  // batch 1 gone
+  EXPECT_THROW(speedup.derive(earlier), std::exception);
 }
 
 TEST(E2eSuite, DecodeReportsTokensPerSecondAndRoofline) {
