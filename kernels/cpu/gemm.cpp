@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <stdexcept>
 #include <vector>
 
@@ -357,30 +358,47 @@ void panel_tile(const float* x, int64_t ldx, const uint16_t* w, int64_t pstride,
 
 using PanelTileFn = void (*)(const float*, int64_t, const uint16_t*, int64_t, int64_t, float*, int64_t,
                              int64_t, bool);
-template <int MR>
-constexpr std::array<PanelTileFn, 4> panel_row() {
-  return {&panel_tile<MR, 1>, &panel_tile<MR, 2>, &panel_tile<MR, 3>, &panel_tile<MR, 4>};
+template <int NP, int... I>
+constexpr std::array<PanelTileFn, sizeof...(I)> panel_tiles(std::integer_sequence<int, I...>) {
+  return {&panel_tile<I + 1, NP>...};
 }
-constexpr std::array<std::array<PanelTileFn, 4>, 6> kPanelTiles = {panel_row<1>(), panel_row<2>(), panel_row<3>(),
-                                                                   panel_row<4>(), panel_row<5>(), panel_row<6>()};
+// Row-block sizes per panel count: MR x NP accumulators stay within 16 of the 32 registers.
+constexpr auto kTilesNp4 = panel_tiles<4>(std::make_integer_sequence<int, 4>{});
+constexpr auto kTilesNp2 = panel_tiles<2>(std::make_integer_sequence<int, 8>{});
+constexpr auto kTilesNp1 = panel_tiles<1>(std::make_integer_sequence<int, 16>{});
 #endif
 
-// Panels per work item: 4 for m <= 4 (16 accumulators), else 3 with row blocks of 6 (18).
-inline int64_t panels_per_item(int64_t m) { return m <= 4 ? 4 : 3; }
+// Panels per work item: 4 for m <= 4, 2 for m <= 8, else 1 panel against row blocks of up to 16.
+// Up to 16 accumulators either way; with 1 panel its 16 KB (k = 512) stay in L1 across row
+// blocks, and at m = 16 each weight vector feeds 32 FMAs for 2 widening ops.
+inline int64_t panels_per_item(int64_t m) { return m <= 4 ? 4 : m <= 8 ? 2 : 1; }
 
 // All m rows of x against panels [p0, p1) of a kPanel16 view: output columns [16*p0, 16*p1) ∩ [0, n).
 void panel_rows(const float* x, int64_t m, int64_t ldx, const WeightView& w, int64_t p0, int64_t p1, float* y,
                 int64_t ldy, bool acc) {
   const uint16_t* base = static_cast<const uint16_t*>(w.data);
 #if defined(__AVX512F__)
-  const int64_t np = panels_per_item(m), mr_max = m <= 4 ? m : 6;
+  const int64_t np = panels_per_item(m), mr_max = 16 / np;
   for (int64_t pp = p0; pp < p1; pp += np) {
     const int64_t npan = std::min(np, p1 - pp);
     const int64_t ncols = std::min(w.n - 16 * pp, 16 * npan);
     for (int64_t i0 = 0; i0 < m; i0 += mr_max) {
       const int64_t mr = std::min(mr_max, m - i0);
-      kPanelTiles[size_t(mr - 1)][size_t(npan - 1)](x + i0 * ldx, ldx, base + pp * w.ld, w.ld, w.k,
-                                                   y + i0 * ldy + 16 * pp, ldy, ncols, acc);
+      // A short last group of panels runs as single panels.
+      const PanelTileFn f = npan != np ? nullptr
+                            : np == 4    ? kTilesNp4[size_t(mr - 1)]
+                            : np == 2    ? kTilesNp2[size_t(mr - 1)]
+                                         : kTilesNp1[size_t(mr - 1)];
+      if (f) {
+        f(x + i0 * ldx, ldx, base + pp * w.ld, w.ld, w.k, y + i0 * ldy + 16 * pp, ldy, ncols, acc);
+        continue;
+      }
+      for (int64_t q = 0; q < npan; ++q)
+        for (int64_t r0 = i0; r0 < i0 + mr; r0 += 16) {
+          const int64_t rr = std::min<int64_t>(16, i0 + mr - r0);
+          kTilesNp1[size_t(rr - 1)](x + r0 * ldx, ldx, base + (pp + q) * w.ld, w.ld, w.k, y + r0 * ldy + 16 * (pp + q),
+                                    ldy, std::min<int64_t>(16, w.n - 16 * (pp + q)), acc);
+        }
     }
   }
 #else

@@ -175,6 +175,19 @@ TEST(Activation, SiluMulAndSoftmax) {
   silu_mul(gu.data(), 1, 2, 4, out.data());
   EXPECT_NEAR(out[0], 1.0 / (1 + std::exp(-1.0)) * 3, 1e-6);
   EXPECT_NEAR(out[1], -2.0 / (1 + std::exp(2.0)) * 0.5, 1e-6);
+  // Vectorised exp over the whole range, saturating ends included: relative error ~1e-7.
+  const int64_t inter = 2001;
+  std::vector<float> wide(size_t(2 * inter));
+  std::vector<float> o(static_cast<size_t>(inter));
+  for (int64_t i = 0; i < inter; ++i) {
+    wide[size_t(i)] = -100.0f + 0.1f * float(i);
+    wide[size_t(inter + i)] = 1.5f;
+  }
+  silu_mul(wide.data(), 1, inter, 2 * inter, o.data());
+  for (int64_t i = 0; i < inter; ++i) {
+    const double g = wide[size_t(i)], want = g / (1.0 + std::exp(-g)) * 1.5;
+    EXPECT_NEAR(o[size_t(i)], want, 2e-6 * std::max(1e-30, std::abs(want)) + 1e-30) << "gate " << g;
+  }
   std::vector<float> s = {1000, 1000, 999};
   softmax_inplace(s.data(), 3);
   EXPECT_NEAR(s[0] + s[1] + s[2], 1.0, 1e-6);
