@@ -362,23 +362,26 @@ template <int NP, int... I>
 constexpr std::array<PanelTileFn, sizeof...(I)> panel_tiles(std::integer_sequence<int, I...>) {
   return {&panel_tile<I + 1, NP>...};
 }
-// Row-block sizes per panel count: MR x NP accumulators stay within 16 of the 32 registers.
 constexpr auto kTilesNp4 = panel_tiles<4>(std::make_integer_sequence<int, 4>{});
-constexpr auto kTilesNp2 = panel_tiles<2>(std::make_integer_sequence<int, 8>{});
-constexpr auto kTilesNp1 = panel_tiles<1>(std::make_integer_sequence<int, 16>{});
+constexpr auto kTilesNp2 = panel_tiles<2>(std::make_integer_sequence<int, 12>{});
+constexpr auto kTilesNp1 = panel_tiles<1>(std::make_integer_sequence<int, 12>{});
 #endif
 
-// Panels per work item: 4 for m <= 4, 2 for m <= 8, else 1 panel against row blocks of up to 16.
-// Up to 16 accumulators either way; with 1 panel its 16 KB (k = 512) stay in L1 across row
-// blocks, and at m = 16 each weight vector feeds 32 FMAs for 2 widening ops.
-inline int64_t panels_per_item(int64_t m) { return m <= 4 ? 4 : m <= 8 ? 2 : 1; }
+// Panels per work item and rows per block: m <= 4 takes 4 panels (16 accumulators; memory-bound
+// anyway), larger m 2 panels against blocks of up to 12 rows (24 accumulators + 4 widened weight
+// vectors + 2 broadcasts = 30 registers). With 2 panels every broadcast feeds 2 register-only
+// FMAs, and the 4 widening ops per column pair share ports 0/5 with 48 FMAs. (One panel against
+// 16 rows needs an FMA with a memory broadcast per output vector: un-laminated, the front end
+// caps it near half the FMA rate.)
+inline int64_t panels_per_item(int64_t m) { return m <= 4 ? 4 : 2; }
+inline int64_t rows_per_block(int64_t m) { return m <= 4 ? 4 : 12; }
 
 // All m rows of x against panels [p0, p1) of a kPanel16 view: output columns [16*p0, 16*p1) ∩ [0, n).
 void panel_rows(const float* x, int64_t m, int64_t ldx, const WeightView& w, int64_t p0, int64_t p1, float* y,
                 int64_t ldy, bool acc) {
   const uint16_t* base = static_cast<const uint16_t*>(w.data);
 #if defined(__AVX512F__)
-  const int64_t np = panels_per_item(m), mr_max = 16 / np;
+  const int64_t np = panels_per_item(m), mr_max = rows_per_block(m);
   for (int64_t pp = p0; pp < p1; pp += np) {
     const int64_t npan = std::min(np, p1 - pp);
     const int64_t ncols = std::min(w.n - 16 * pp, 16 * npan);
@@ -394,11 +397,8 @@ void panel_rows(const float* x, int64_t m, int64_t ldx, const WeightView& w, int
         continue;
       }
       for (int64_t q = 0; q < npan; ++q)
-        for (int64_t r0 = i0; r0 < i0 + mr; r0 += 16) {
-          const int64_t rr = std::min<int64_t>(16, i0 + mr - r0);
-          kTilesNp1[size_t(rr - 1)](x + r0 * ldx, ldx, base + (pp + q) * w.ld, w.ld, w.k, y + r0 * ldy + 16 * (pp + q),
-                                    ldy, std::min<int64_t>(16, w.n - 16 * (pp + q)), acc);
-        }
+        kTilesNp1[size_t(mr - 1)](x + i0 * ldx, ldx, base + (pp + q) * w.ld, w.ld, w.k, y + i0 * ldy + 16 * (pp + q),
+                                  ldy, std::min<int64_t>(16, w.n - 16 * (pp + q)), acc);
     }
   }
 #else
