@@ -323,6 +323,9 @@ void panel_tile(const float* x, int64_t ldx, const uint16_t* w, int64_t pstride,
   const int64_t kp = k / 2;
   for (int64_t q = 0; q < kp; ++q) {
     __m512 we[NP], wo[NP];
+    // Each panel is a stream of its own; the hardware fetches it into L2 but the L1 misses stall
+    // the FMAs (measured: +25-30% with this prefetch, 8 column pairs = 512 bytes ahead).
+    for (int p = 0; p < NP; ++p) _mm_prefetch(reinterpret_cast<const char*>(w + p * pstride + (q + 8) * 32), _MM_HINT_T0);
     for (int p = 0; p < NP; ++p) {
       const __m512i v = _mm512_loadu_si512(w + p * pstride + q * 32);
       we[p] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
@@ -381,7 +384,9 @@ void panel_rows(const float* x, int64_t m, int64_t ldx, const WeightView& w, int
                 int64_t ldy, bool acc) {
   const uint16_t* base = static_cast<const uint16_t*>(w.data);
 #if defined(__AVX512F__)
-  const int64_t np = panels_per_item(m), mr_max = rows_per_block(m);
+  // Balanced row blocks (16 rows: 8 + 8, not 12 + 4: a short block has too few accumulators).
+  const int64_t np = panels_per_item(m), nblk = (m + rows_per_block(m) - 1) / rows_per_block(m),
+                mr_max = (m + nblk - 1) / nblk;
   for (int64_t pp = p0; pp < p1; pp += np) {
     const int64_t npan = std::min(np, p1 - pp);
     const int64_t ncols = std::min(w.n - 16 * pp, 16 * npan);
