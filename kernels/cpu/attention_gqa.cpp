@@ -156,9 +156,14 @@ template <int MR, class T>
 void pv_rows(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float* acc, int64_t lda,
              int Dv) {
   constexpr int NVM = pv_max_nv(MR);
-  for (int e0 = 0; e0 < Dv; e0 += 16 * NVM) {
-    const int ne = std::min(16 * NVM, Dv - e0);
-    const int nv = (ne + 15) / 16, rem = ne - 16 * (nv - 1);
+  // Column blocks of at most NVM vectors, balanced (Dv = 64 with NVM = 3: 2 + 2, not 3 + 1, as
+  // each block re-reads the probabilities).
+  const int nvec = (Dv + 15) / 16;
+  int blocks = (nvec + NVM - 1) / NVM;
+  for (int e0 = 0, v0 = 0; v0 < nvec; --blocks) {
+    const int nv = (nvec - v0 + blocks - 1) / blocks;
+    const int ne = std::min(16 * nv, Dv - e0);
+    const int rem = ne - 16 * (nv - 1);
     const __mmask16 last = rem == 16 ? __mmask16(0xFFFF) : __mmask16((1u << rem) - 1u);
     switch (nv) {
       case 1: pv_tile<MR, 1>(n, p, ldp, v + e0, ldv, acc + e0, lda, last); break;
@@ -168,6 +173,8 @@ void pv_rows(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float*
         if constexpr (NVM >= 4) pv_tile<MR, 4>(n, p, ldp, v + e0, ldv, acc + e0, lda, last);
         break;
     }
+    e0 += 16 * nv;
+    v0 += nv;
   }
 }
 #else
@@ -259,8 +266,13 @@ inline Step step_at(const DecodeCore& c, const int32_t* table, int64_t t, int64_
   return s;
 }
 
-// How many chunks ahead the small-G path prefetches.
-constexpr int kPfChunks = 2;
+// Bytes the small-G path prefetches ahead of the rows it computes on (at least one step): the
+// hardware prefetchers cover most of a block; farther software prefetch measured slower (MHA
+// rows evicted from L2 before use).
+#ifndef DSBENCH_PF_KIB
+#define DSBENCH_PF_KIB 32
+#endif
+constexpr int64_t kPfBytes = int64_t(DSBENCH_PF_KIB) << 10;
 
 inline void prefetch_step(const DecodeCore& c, const Step& s, int hk) {
   prefetch_rows(c.k, s.blk, s.s0, hk, s.n, c.D);
@@ -275,27 +287,38 @@ void small_item(const DecodeCore& c, const WorkItem& it, const float* q, float* 
   const int32_t* table = c.seqs->block_table + int64_t(it.b) * c.seqs->max_blocks_per_seq;
   const int64_t ldk = c.k.token_stride, ldv = c.v_in_k ? ldk : c.v.token_stride;
   init_state(Hkv * G, Dv, m, l, acc);
-  // Software prefetch runs pf_chunks chunks ahead (blocks are scattered, so the hardware
-  // prefetcher cannot cross into the next block itself).
-  const int pfd = kPfChunks;
-  int64_t tpf = it.t0;  // start of the chunk pfd chunks ahead of t
-  for (int j = 0; j < pfd && tpf < it.t1; ++j) tpf += step_at(c, table, tpf, it.t1).n;
+  // Software prefetch runs about kPfBytes ahead, in (chunk, kv head) steps (blocks are scattered,
+  // so the hardware prefetcher cannot cross into the next block itself).
+  const int64_t step_bytes = int64_t(kChunk) * (int64_t(D) * int64_t(sizeof(TK)) +
+                                                (c.v_in_k ? 0 : int64_t(Dv) * int64_t(sizeof(TV))));
+  const int pf_steps = int(std::max<int64_t>(1, kPfBytes / step_bytes));
+  int64_t tpf = it.t0;  // the step pf_steps ahead: (chunk at tpf, kv head hpf)
+  int hpf = 0;
+  for (int j = 0; j < pf_steps && tpf < it.t1; ++j)
+    if (++hpf == Hkv) {
+      hpf = 0;
+      tpf += step_at(c, table, tpf, it.t1).n;
+    }
   for (int64_t t = it.t0; t < it.t1;) {
     const Step st = step_at(c, table, t, it.t1);
-    const bool pf_on = tpf < it.t1;
-    const Step sp = pf_on ? step_at(c, table, tpf, it.t1) : st;
     for (int hk = 0; hk < Hkv; ++hk) {
+      const bool pf_on = tpf < it.t1;
       PfRows pf;
       if (pf_on) {
-        pf.k = static_cast<const char*>(row_ptr(c.k, sp.blk, sp.s0, hk));
+        const Step sp = step_at(c, table, tpf, it.t1);
+        pf.k = static_cast<const char*>(row_ptr(c.k, sp.blk, sp.s0, hpf));
         pf.k_stride = c.k.token_stride * int64_t(sizeof(TK));
         pf.k_bytes = int64_t(D) * int64_t(sizeof(TK));
         if (!c.v_in_k) {
-          pf.v = static_cast<const char*>(row_ptr(c.v, sp.blk, sp.s0, hk));
+          pf.v = static_cast<const char*>(row_ptr(c.v, sp.blk, sp.s0, hpf));
           pf.v_stride = c.v.token_stride * int64_t(sizeof(TV));
           pf.v_bytes = int64_t(Dv) * int64_t(sizeof(TV));
         }
         pf.n = sp.n;
+        if (++hpf == Hkv) {
+          hpf = 0;
+          tpf += sp.n;
+        }
       }
       const TK* kb = static_cast<const TK*>(row_ptr(c.k, st.blk, st.s0, hk));
       const TV* vb = c.v_in_k ? reinterpret_cast<const TV*>(kb)
@@ -315,7 +338,6 @@ void small_item(const DecodeCore& c, const WorkItem& it, const float* q, float* 
       }
     }
     t += st.n;
-    if (pf_on) tpf += sp.n;
   }
 }
 
