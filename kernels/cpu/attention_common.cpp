@@ -1,8 +1,8 @@
-// Flash-decoding split plan and combine, and the two small fp32 GEMMs of the MLA kernels
-// (register-tiled AVX-512 when the build targets it, plain loops otherwise).
+// Flash-decoding split plan and combine, the online-softmax update, and the register-tiled fp32
+// GEMM of the heads-vectorised decode path and of MLA-naive (AVX-512 when the build targets it,
+// plain loops otherwise).
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 
 #include <omp.h>
 
@@ -18,37 +18,44 @@
 
 namespace dsbench::kernels::detail {
 
-std::vector<WorkItem> plan_splits(const DecodeBatch& s, int64_t min_tokens, int ways) {
+void plan_splits(const DecodeBatch& s, int64_t min_tokens, std::vector<WorkItem>& items) {
   int64_t total = 0;
   for (int b = 0; b < s.batch; ++b) total += s.seq_lens[b];
-  const int64_t target_items =
-      std::max<int64_t>(1, 4 * int64_t(std::max(1, omp_get_max_threads())) / std::max(1, ways));
+  const int64_t target_items = 4 * int64_t(std::max(1, omp_get_max_threads()));
   int64_t chunk = std::max<int64_t>(min_tokens, (total + target_items - 1) / target_items);
   chunk = (chunk + s.block_size - 1) / s.block_size * s.block_size;
-  std::vector<WorkItem> items;
+  items.clear();
   for (int b = 0; b < s.batch; ++b)
     for (int64_t t0 = 0; t0 < s.seq_lens[b]; t0 += chunk)
       items.push_back({b, t0, std::min<int64_t>(s.seq_lens[b], t0 + chunk)});
-  return items;
 }
 
 void combine_splits(const std::vector<WorkItem>& items, int batch, int heads, int dim,
                     const float* m, const float* l, const float* acc, float* out) {
-  // first[b] .. first[b+1]: the items of sequence b.
-  std::vector<int64_t> first(size_t(batch) + 1, 0);
-  for (const WorkItem& it : items) ++first[size_t(it.b) + 1];
-  for (int b = 0; b < batch; ++b) first[size_t(b) + 1] += first[size_t(b)];
+  // first[b] .. first[b+1]: the items of sequence b (reused buffer: no allocation per call).
+  static thread_local std::vector<int64_t> first_buf;
+  first_buf.assign(size_t(batch) + 1, 0);
+  int64_t* first = first_buf.data();
+  for (const WorkItem& it : items) ++first[it.b + 1];
+  for (int b = 0; b < batch; ++b) first[b + 1] += first[b];
   // Small merges run on the calling thread: another parallel region costs more than the work
   // (and on a loaded host, a scheduler slice for the second thread).
   const bool par = int64_t(items.size()) * heads * dim > (int64_t(1) << 18);
 #pragma omp parallel for collapse(2) schedule(static) if (par)
   for (int b = 0; b < batch; ++b) {
     for (int h = 0; h < heads; ++h) {
-      const int64_t i0 = first[size_t(b)], i1 = first[size_t(b) + 1];
+      const int64_t i0 = first[b], i1 = first[b + 1];
+      float* o = out + (int64_t(b) * heads + h) * dim;
+      if (i1 == i0 + 1) {  // one split: normalise only
+        const float inv = 1.0f / l[i0 * heads + h];
+        const float* a = acc + (i0 * heads + h) * dim;
+#pragma omp simd
+        for (int d = 0; d < dim; ++d) o[d] = a[d] * inv;
+        continue;
+      }
       float mx = -INFINITY;
       for (int64_t i = i0; i < i1; ++i) mx = std::max(mx, m[i * heads + h]);
       float denom = 0;
-      float* o = out + (int64_t(b) * heads + h) * dim;
       for (int d = 0; d < dim; ++d) o[d] = 0;
       for (int64_t i = i0; i < i1; ++i) {
         const float w = std::exp(m[i * heads + h] - mx);
@@ -64,10 +71,58 @@ void combine_splits(const std::vector<WorkItem>& items, int batch, int heads, in
   }
 }
 
-// Online-softmax update of heads [h0, h0+nh) with scores s[h][0..n) (row stride ld): turns s
-// into probabilities, rescales acc rows (width dim) and updates m, l.
+#if defined(__AVX512F__)
+// exp(x) for x <= 0, 16 lanes: the same range reduction and polynomial as exp_neg.
+static inline __m512 exp_neg16(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_scalef_ps(p, n);
+}
+#endif
+
 void softmax_update(int h0, int nh, int n, float* s, int64_t ld, float* m, float* l, float* acc,
                     int dim) {
+#if defined(__AVX512F__)
+  const int nfull = n / 16 * 16;
+  const __mmask16 tail = __mmask16((1u << (n - nfull)) - 1u);
+  for (int h = h0; h < h0 + nh; ++h) {
+    float* sh = s + int64_t(h - h0) * ld;
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int i = 0; i < nfull; i += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(sh + i));
+    if (tail) mx = _mm512_mask_max_ps(mx, tail, mx, _mm512_maskz_loadu_ps(tail, sh + nfull));
+    const float mnew = std::max(m[h], _mm512_reduce_max_ps(mx));
+    const float alpha = detail::exp_neg(m[h] - mnew);
+    const __m512 mv = _mm512_set1_ps(mnew);
+    __m512 sum = _mm512_setzero_ps();
+    for (int i = 0; i < nfull; i += 16) {
+      const __m512 p = exp_neg16(_mm512_sub_ps(_mm512_loadu_ps(sh + i), mv));
+      _mm512_storeu_ps(sh + i, p);
+      sum = _mm512_add_ps(sum, p);
+    }
+    if (tail) {
+      const __m512 p = exp_neg16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, sh + nfull), mv));
+      _mm512_mask_storeu_ps(sh + nfull, tail, p);
+      sum = _mm512_mask_add_ps(sum, tail, sum, p);
+    }
+    if (alpha != 1.0f) {
+      float* ah = acc + int64_t(h) * dim;
+#pragma omp simd
+      for (int d = 0; d < dim; ++d) ah[d] *= alpha;
+    }
+    l[h] = l[h] * alpha + _mm512_reduce_add_ps(sum);
+    m[h] = mnew;
+  }
+#else
   for (int h = h0; h < h0 + nh; ++h) {
     float* sh = s + int64_t(h - h0) * ld;
     float mb = -INFINITY;
@@ -89,6 +144,7 @@ void softmax_update(int h0, int nh, int n, float* s, int64_t ld, float* m, float
     l[h] = l[h] * alpha + sum;
     m[h] = mnew;
   }
+#endif
 }
 
 void init_state(int H, int dim, float* m, float* l, float* acc) {
@@ -100,182 +156,88 @@ void init_state(int H, int dim, float* m, float* l, float* acc) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The B operand of both GEMMs may be fp32 or bf16 (read straight from the cache, converted in
-// registers), so no conversion pass writes and re-reads the rows.
-
-template <class T>
-inline float elem_f(const T* p, int64_t i) {
-  if constexpr (std::is_same_v<T, float>) return p[i];
-  else return bf16::to_float(p[i]);
-}
-
-template <class T>
-static void gemm_nt_scalar(int i0, int i1, int j0, int j1, int K, const float* A, int64_t lda,
-                           const T* B, int64_t ldb, float* C, int64_t ldc, float alpha) {
-  for (int i = i0; i < i1; ++i)
-    for (int j = j0; j < j1; ++j) {
-      const float* a = A + i * lda;
-      const T* b = B + j * ldb;
-      float s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int k = 0; k < K; ++k) s += a[k] * elem_f(b, k);
-      C[i * ldc + j] = alpha * s;
-    }
-}
-
-template <class T>
-static void gemm_nn_rows(int i0, int i1, int j0, int j1, int K, const float* A, int64_t lda,
-                         const T* B, int64_t ldb, float* C, int64_t ldc) {
-  for (int i = i0; i < i1; ++i) {
-    float* c = C + i * ldc;
-    for (int k = 0; k < K; ++k) {
-      const float a = A[i * lda + k];
-      const T* b = B + k * ldb;
-#pragma omp simd
-      for (int j = j0; j < j1; ++j) c[j] += a * elem_f(b, j);
-    }
-  }
-}
 
 #if defined(__AVX512F__)
-template <class T>
-inline __m512 load16(const T* p) {
-  if constexpr (std::is_same_v<T, float>) {
-    return _mm512_loadu_ps(p);
-  } else {
-    const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
-  }
-}
-template <class T>
-inline __m512 load16_tail(__mmask16 m, const T* p) {
-  if constexpr (std::is_same_v<T, float>) {
-    return _mm512_maskz_loadu_ps(m, p);
-  } else {
-    const __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
-  }
-}
-
-// MR rows x 4 columns of C: 4*MR accumulators along K, then a transpose-add reduction.
-template <int MR, class T>
-static void nt_tile(int K, const float* a0, int64_t lda, const T* b0, int64_t ldb, float* c0,
-                    int64_t ldc, float alpha) {
-  const int K16 = K / 16 * 16;
-  const __mmask16 tail = __mmask16((1u << (K - K16)) - 1u);
-  __m512 c[MR][4];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < 4; ++j) c[i][j] = _mm512_setzero_ps();
-  for (int k = 0; k < K16; k += 16) {
-    __m512 a[MR], b[4];
-    for (int i = 0; i < MR; ++i) a[i] = _mm512_loadu_ps(a0 + i * lda + k);
-    for (int j = 0; j < 4; ++j) b[j] = load16(b0 + j * ldb + k);
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < 4; ++j) c[i][j] = _mm512_fmadd_ps(a[i], b[j], c[i][j]);
-  }
-  if (tail) {
-    __m512 a[MR], b[4];
-    for (int i = 0; i < MR; ++i) a[i] = _mm512_maskz_loadu_ps(tail, a0 + i * lda + K16);
-    for (int j = 0; j < 4; ++j) b[j] = load16_tail(tail, b0 + j * ldb + K16);
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < 4; ++j) c[i][j] = _mm512_fmadd_ps(a[i], b[j], c[i][j]);
-  }
-  for (int i = 0; i < MR; ++i) {
-    __m128 r[4];
-    for (int j = 0; j < 4; ++j) {
-      const __m512 hi = _mm512_shuffle_f32x4(c[i][j], c[i][j], _MM_SHUFFLE(3, 2, 3, 2));
-      const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(c[i][j]), _mm512_castps512_ps256(hi));
-      r[j] = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+// MR rows x NV vectors of C in registers over k: per k, NV loads of B (packed, aligned), MR
+// broadcasts of A. The last vector of C is masked (N tails).
+template <int MR, int NV>
+static void bc_tile(int K, const float* A, int64_t sai, int64_t sak, const float* B, int64_t ldb,
+                    float* C, int64_t ldc, bool acc, __mmask16 last) {
+  __m512 c[MR][NV];
+  if (acc) {
+    DSB_UNROLL for (int i = 0; i < MR; ++i) {
+      DSB_UNROLL for (int j = 0; j + 1 < NV; ++j) c[i][j] = _mm512_loadu_ps(C + i * ldc + 16 * j);
+      c[i][NV - 1] = _mm512_maskz_loadu_ps(last, C + i * ldc + 16 * (NV - 1));
     }
-    const __m128 s = _mm_hadd_ps(_mm_hadd_ps(r[0], r[1]), _mm_hadd_ps(r[2], r[3]));
-    _mm_storeu_ps(c0 + i * ldc, _mm_mul_ps(s, _mm_set1_ps(alpha)));
+  } else {
+    DSB_UNROLL for (int i = 0; i < MR; ++i) DSB_UNROLL for (int j = 0; j < NV; ++j) c[i][j] = _mm512_setzero_ps();
   }
-}
-
-// MR rows x 64 columns of C held in registers over the whole K loop.
-template <int MR, class T>
-static void nn_tile(int K, const float* a0, int64_t lda, const T* b0, int64_t ldb, float* c0,
-                    int64_t ldc) {
-  __m512 c[MR][4];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < 4; ++j) c[i][j] = _mm512_loadu_ps(c0 + i * ldc + 16 * j);
   for (int k = 0; k < K; ++k) {
-    const T* bk = b0 + int64_t(k) * ldb;
-    __m512 b[4];
-    for (int j = 0; j < 4; ++j) b[j] = load16(bk + 16 * j);
-    for (int i = 0; i < MR; ++i) {
-      const __m512 a = _mm512_set1_ps(a0[i * lda + k]);
-      for (int j = 0; j < 4; ++j) c[i][j] = _mm512_fmadd_ps(a, b[j], c[i][j]);
+    const float* bk = B + int64_t(k) * ldb;
+    const float* ak = A + int64_t(k) * sak;
+    __m512 b[NV];
+    DSB_UNROLL for (int j = 0; j < NV; ++j) b[j] = _mm512_load_ps(bk + 16 * j);  // packed
+    DSB_UNROLL for (int i = 0; i < MR; ++i) {
+      const __m512 a = _mm512_set1_ps(ak[i * sai]);
+      DSB_UNROLL for (int j = 0; j < NV; ++j) c[i][j] = _mm512_fmadd_ps(a, b[j], c[i][j]);
     }
   }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < 4; ++j) _mm512_storeu_ps(c0 + i * ldc + 16 * j, c[i][j]);
+  DSB_UNROLL for (int i = 0; i < MR; ++i) {
+    DSB_UNROLL for (int j = 0; j + 1 < NV; ++j) _mm512_storeu_ps(C + i * ldc + 16 * j, c[i][j]);
+    _mm512_mask_storeu_ps(C + i * ldc + 16 * (NV - 1), last, c[i][NV - 1]);
+  }
 }
+
+using BcTile = void (*)(int, const float*, int64_t, int64_t, const float*, int64_t, float*,
+                        int64_t, bool, __mmask16);
+template <int MR>
+static constexpr BcTile bc_row[4] = {bc_tile<MR, 1>, bc_tile<MR, 2>, bc_tile<MR, 3>,
+                                     bc_tile<MR, 4>};
+static constexpr const BcTile* bc_tiles[6] = {bc_row<1>, bc_row<2>, bc_row<3>,
+                                              bc_row<4>, bc_row<5>, bc_row<6>};
 #endif
 
-template <class T>
-static void gemm_nt_t(int M, int N, int K, const float* A, int64_t lda, const T* B, int64_t ldb,
-                      float* C, int64_t ldc, float alpha) {
+void gemm_bc(int M, int N, int K, const float* A, int64_t sai, int64_t sak, const float* B,
+             int64_t ldb, float* C, int64_t ldc, bool accumulate) {
 #if defined(__AVX512F__)
-  const int N4 = N / 4 * 4;
-  for (int j0 = 0; j0 < N4; j0 += 4) {
-    const T* b0 = B + int64_t(j0) * ldb;
-    int i0 = 0;
-    for (; i0 + 4 <= M; i0 += 4)
-      nt_tile<4>(K, A + int64_t(i0) * lda, lda, b0, ldb, C + int64_t(i0) * ldc + j0, ldc, alpha);
-    const float* a0 = A + int64_t(i0) * lda;
-    float* c0 = C + int64_t(i0) * ldc + j0;
-    switch (M - i0) {
-      case 3: nt_tile<3>(K, a0, lda, b0, ldb, c0, ldc, alpha); break;
-      case 2: nt_tile<2>(K, a0, lda, b0, ldb, c0, ldc, alpha); break;
-      case 1: nt_tile<1>(K, a0, lda, b0, ldb, c0, ldc, alpha); break;
-      default: break;
+  constexpr int kMR = 6, kNC = 64, kKC = 64;
+  // The B block is packed contiguously ([kc][64], zero-padded): B rows with a power-of-two
+  // stride would map onto a few L1 sets and evict each other across the row tiles.
+  alignas(64) static thread_local float bp[kKC * kNC];
+  for (int j0 = 0; j0 < N; j0 += kNC) {
+    const int nc = std::min(kNC, N - j0);
+    const int nv = (nc + 15) / 16;
+    const int rem = nc - 16 * (nv - 1);
+    const __mmask16 last = rem == 16 ? __mmask16(0xFFFF) : __mmask16((1u << rem) - 1u);
+    for (int k0 = 0; k0 < K; k0 += kKC) {
+      const int kc = std::min(kKC, K - k0);
+      const bool acc = accumulate || k0 > 0;
+      for (int k = 0; k < kc; ++k) {
+        const float* src = B + int64_t(k0 + k) * ldb + j0;
+        float* dst = bp + k * kNC;
+        for (int j = 0; j + 1 < nv; ++j) _mm512_store_ps(dst + 16 * j, _mm512_loadu_ps(src + 16 * j));
+        _mm512_store_ps(dst + 16 * (nv - 1), _mm512_maskz_loadu_ps(last, src + 16 * (nv - 1)));
+      }
+      const float* a0 = A + int64_t(k0) * sak;
+      for (int i0 = 0; i0 < M; i0 += kMR) {
+        const int mr = std::min(kMR, M - i0);
+        bc_tiles[mr - 1][nv - 1](kc, a0 + int64_t(i0) * sai, sai, sak, bp, kNC,
+                                 C + int64_t(i0) * ldc + j0, ldc, acc, last);
+      }
     }
   }
-  if (N4 < N) gemm_nt_scalar(0, M, N4, N, K, A, lda, B, ldb, C, ldc, alpha);
 #else
-  gemm_nt_scalar(0, M, 0, N, K, A, lda, B, ldb, C, ldc, alpha);
-#endif
-}
-
-template <class T>
-static void gemm_nn_t(int M, int N, int K, const float* A, int64_t lda, const T* B, int64_t ldb,
-                      float* C, int64_t ldc) {
-#if defined(__AVX512F__)
-  const int N64 = N / 64 * 64;
-  for (int j0 = 0; j0 < N64; j0 += 64) {
-    int i0 = 0;
-    for (; i0 + 4 <= M; i0 += 4)
-      nn_tile<4>(K, A + int64_t(i0) * lda, lda, B + j0, ldb, C + int64_t(i0) * ldc + j0, ldc);
-    const float* a0 = A + int64_t(i0) * lda;
-    float* c0 = C + int64_t(i0) * ldc + j0;
-    switch (M - i0) {
-      case 3: nn_tile<3>(K, a0, lda, B + j0, ldb, c0, ldc); break;
-      case 2: nn_tile<2>(K, a0, lda, B + j0, ldb, c0, ldc); break;
-      case 1: nn_tile<1>(K, a0, lda, B + j0, ldb, c0, ldc); break;
-      default: break;
+  for (int i = 0; i < M; ++i) {
+    float* c = C + int64_t(i) * ldc;
+    if (!accumulate) std::fill(c, c + N, 0.0f);
+    for (int k = 0; k < K; ++k) {
+      const float a = A[int64_t(i) * sai + int64_t(k) * sak];
+      const float* b = B + int64_t(k) * ldb;
+#pragma omp simd
+      for (int j = 0; j < N; ++j) c[j] += a * b[j];
     }
   }
-  if (N64 < N) gemm_nn_rows(0, M, N64, N, K, A, lda, B, ldb, C, ldc);
-#else
-  gemm_nn_rows(0, M, 0, N, K, A, lda, B, ldb, C, ldc);
 #endif
-}
-
-void gemm_nt(int M, int N, int K, const float* A, int64_t lda, const void* B, DType bdt,
-             int64_t ldb, float* C, int64_t ldc, float alpha) {
-  if (bdt == DType::kF32)
-    gemm_nt_t(M, N, K, A, lda, static_cast<const float*>(B), ldb, C, ldc, alpha);
-  else
-    gemm_nt_t(M, N, K, A, lda, static_cast<const uint16_t*>(B), ldb, C, ldc, alpha);
-}
-
-void gemm_nn_acc(int M, int N, int K, const float* A, int64_t lda, const void* B, DType bdt,
-                 int64_t ldb, float* C, int64_t ldc) {
-  if (bdt == DType::kF32)
-    gemm_nn_t(M, N, K, A, lda, static_cast<const float*>(B), ldb, C, ldc);
-  else
-    gemm_nn_t(M, N, K, A, lda, static_cast<const uint16_t*>(B), ldb, C, ldc);
 }
 
 }  // namespace dsbench::kernels::detail

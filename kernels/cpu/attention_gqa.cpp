@@ -1,89 +1,516 @@
-// CPU decode attention for MHA/GQA/MQA over a paged K/V cache. Memory-bound: every cached row is
-// read once, straight from the pool (bf16 converted in registers), by small register-tiled GEMMs
-// that serve all query heads of a kv head at once (scores, online softmax, then P.V).
+// CPU decode attention for MHA/GQA/MQA over a paged K/V cache, and the decode core it shares with
+// MLA-absorbed. Every cached row is read once, straight from the pool:
+//  - few q heads per kv head (MHA, GQA, MQA and MLA with up to 15 heads): register tiles serve all
+//    q heads of a kv head from one load (and one bf16 widening) of each K/V vector; the scores
+//    come from 16 dot products reduced together, P.V accumulates in registers;
+//  - many q heads per kv head (a multiple of 16): a chunk of rows is widened once into an
+//    L1/L2-resident fp32 buffer and both products are GEMMs vectorised over the heads
+//    (S^T = K Q^T, O^T += V^T P^T), with the online softmax vectorised over heads too.
+// Sequences are split into block-aligned items (flash-decoding) merged by combine_splits; small
+// problems run on the calling thread.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 #include "attention_internal.h"
 
 namespace dsbench::kernels {
 
-using detail::WorkItem;
+namespace detail {
 
 namespace {
 
-// Tokens per sub-chunk (the unit of the online softmax): the cached rows of one sub-chunk stay in
-// L2 between the score pass and the P.V pass. DeepSeek-V3-sized MHA rows are 80 KiB per token.
-int sub_chunk_tokens(const GqaDecodeArgs& a) {
-  const int64_t row = int64_t(a.kv_heads) *
-                      (int64_t(a.head_dim) * dtype_bytes(a.k.dtype) +
-                       int64_t(a.v_head_dim) * dtype_bytes(a.v.dtype));
-  int64_t nt = std::clamp<int64_t>((384 << 10) / row, 4, a.seqs.block_size);
-  if (nt > 8) nt = nt / 4 * 4;
-  return int(nt);
+constexpr int kChunk = 64;  // tokens per online-softmax step (bounded by the block size too)
+
+template <class T>
+inline float elem_f(const T* p, int64_t i) {
+  if constexpr (std::is_same_v<T, float>) return p[i];
+  else return bf16::to_float(p[i]);
 }
 
-// Attends tokens [it.t0, it.t1) of sequence it.b for every head; writes unnormalised partials.
-void gqa_item(const GqaDecodeArgs& a, const WorkItem& it, int nt, float* m, float* l, float* acc,
-              float* s) {
-  const int Hq = a.q_heads, Hkv = a.kv_heads, G = Hq / Hkv, D = a.head_dim, Dv = a.v_head_dim;
-  const int bs = a.seqs.block_size;
-  const float* q = a.q + int64_t(it.b) * Hq * D;
-  const int32_t* table = a.seqs.block_table + int64_t(it.b) * a.seqs.max_blocks_per_seq;
-  detail::init_state(Hq, Dv, m, l, acc);
-  auto extent = [&](int64_t t, int32_t* blk, int* s0) {
-    *blk = table[t / bs];
-    *s0 = int(t % bs);
-    return int(std::min<int64_t>({int64_t(nt), bs - *s0, it.t1 - t}));
-  };
-  {
-    int32_t blk;
-    int s0;
-    const int n = extent(it.t0, &blk, &s0);
-    detail::prefetch_rows(a.k, blk, s0, n);
-    detail::prefetch_rows(a.v, blk, s0, n);
+#if defined(__AVX512F__)
+template <class T>
+inline __m512 load16(const T* p) {
+  if constexpr (std::is_same_v<T, float>) {
+    return _mm512_loadu_ps(p);
+  } else {
+    const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
   }
-  for (int64_t t = it.t0; t < it.t1;) {
-    int32_t blk;
-    int s0;
-    const int n = extent(t, &blk, &s0);
-    if (t + n < it.t1) {  // the next sub-chunk streams in while this one is computed
-      int32_t nblk;
-      int ns0;
-      const int nn = extent(t + n, &nblk, &ns0);
-      detail::prefetch_rows(a.k, nblk, ns0, nn);
-      detail::prefetch_rows(a.v, nblk, ns0, nn);
+}
+template <class T>
+inline __m512 load16m(__mmask16 m, const T* p) {
+  if constexpr (std::is_same_v<T, float>) {
+    return _mm512_maskz_loadu_ps(m, p);
+  } else {
+    const __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+  }
+}
+
+// exp(x) for x <= 0, 16 lanes: the same range reduction and polynomial as exp_neg.
+inline __m512 exp_neg16(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_scalef_ps(p, n);
+}
+
+// 16 vectors -> one: lane r = horizontal sum of v[r] (45 shuffles/adds for 16 sums).
+inline __m512 reduce16(const __m512* v) {
+  __m512 s[8], w[4], z[2];
+  DSB_UNROLL for (int k = 0; k < 8; ++k)
+    s[k] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * k], v[2 * k + 1]),
+                         _mm512_unpackhi_ps(v[2 * k], v[2 * k + 1]));
+  DSB_UNROLL for (int k = 0; k < 4; ++k) {
+    const __m512d c = _mm512_castps_pd(s[2 * k]), d = _mm512_castps_pd(s[2 * k + 1]);
+    w[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(c, d)),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(c, d)));
+  }
+  DSB_UNROLL for (int k = 0; k < 2; ++k)
+    z[k] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * k], w[2 * k + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(w[2 * k], w[2 * k + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(z[0], z[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(z[0], z[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// s[i][j] = q_i . k_j for MR heads x NT tokens (MR*NT = 16): each K vector is loaded and widened
+// once for all MR heads. Tokens past nt repeat the last valid one and are not stored.
+template <int MR, class T>
+void score_tile(int D, const float* q, int64_t ldq, const T* k, int64_t ldk, int nt, float* s,
+                int64_t lds) {
+  constexpr int NT = 16 / MR;
+  const T* kr[NT];
+  DSB_UNROLL for (int j = 0; j < NT; ++j) kr[j] = k + int64_t(std::min(j, nt - 1)) * ldk;
+  __m512 c[16];
+  DSB_UNROLL for (int r = 0; r < 16; ++r) c[r] = _mm512_setzero_ps();
+  int d = 0;
+  for (; d + 16 <= D; d += 16) {
+    __m512 kv[NT];
+    DSB_UNROLL for (int j = 0; j < NT; ++j) kv[j] = load16(kr[j] + d);
+    DSB_UNROLL for (int i = 0; i < MR; ++i) {
+      const __m512 qv = _mm512_loadu_ps(q + i * ldq + d);
+      DSB_UNROLL for (int j = 0; j < NT; ++j) c[i * NT + j] = _mm512_fmadd_ps(qv, kv[j], c[i * NT + j]);
     }
-    for (int hk = 0; hk < Hkv; ++hk)
-      detail::gemm_nt(G, n, D, q + int64_t(hk) * G * D, D, detail::row_ptr(a.k, blk, s0, hk),
-                      a.k.dtype, a.k.token_stride, s + int64_t(hk) * G * nt, nt, a.scale);
-    detail::softmax_update(0, Hq, n, s, nt, m, l, acc, Dv);
-    for (int hk = 0; hk < Hkv; ++hk)
-      detail::gemm_nn_acc(G, Dv, n, s + int64_t(hk) * G * nt, nt, detail::row_ptr(a.v, blk, s0, hk),
-                          a.v.dtype, a.v.token_stride, acc + int64_t(hk) * G * Dv, Dv);
-    t += n;
+  }
+  if (d < D) {
+    const __mmask16 m = __mmask16((1u << (D - d)) - 1u);
+    __m512 kv[NT];
+    DSB_UNROLL for (int j = 0; j < NT; ++j) kv[j] = load16m(m, kr[j] + d);
+    DSB_UNROLL for (int i = 0; i < MR; ++i) {
+      const __m512 qv = _mm512_maskz_loadu_ps(m, q + i * ldq + d);
+      DSB_UNROLL for (int j = 0; j < NT; ++j) c[i * NT + j] = _mm512_fmadd_ps(qv, kv[j], c[i * NT + j]);
+    }
+  }
+  const __m512 r = reduce16(c);
+  // Row i is lanes [i*NT, i*NT + nt): a masked store places lane L at s + i*lds + L - i*NT.
+  const unsigned valid = (1u << std::min(nt, NT)) - 1u;
+  DSB_UNROLL for (int i = 0; i < MR; ++i)
+    _mm512_mask_storeu_ps(s + i * lds - i * NT, __mmask16(valid << (i * NT)), r);
+}
+
+// acc[i][0..16*NV) += sum_t p[i][t] * v[t][0..16*NV) for MR heads; each V vector is loaded and
+// widened once for all MR heads. The last vector is masked (Dv tails).
+template <int MR, int NV, class T>
+void pv_tile(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float* acc, int64_t lda,
+             __mmask16 last) {
+  __m512 c[MR][NV];
+  DSB_UNROLL for (int i = 0; i < MR; ++i)
+    DSB_UNROLL for (int j = 0; j < NV; ++j)
+      c[i][j] = j + 1 < NV ? _mm512_loadu_ps(acc + i * lda + 16 * j)
+                           : _mm512_maskz_loadu_ps(last, acc + i * lda + 16 * j);
+  for (int t = 0; t < n; ++t) {
+    const T* vt = v + int64_t(t) * ldv;
+    __m512 b[NV];
+    DSB_UNROLL for (int j = 0; j + 1 < NV; ++j) b[j] = load16(vt + 16 * j);
+    b[NV - 1] = load16m(last, vt + 16 * (NV - 1));
+    DSB_UNROLL for (int i = 0; i < MR; ++i) {
+      const __m512 a = _mm512_set1_ps(p[i * ldp + t]);
+      DSB_UNROLL for (int j = 0; j < NV; ++j) c[i][j] = _mm512_fmadd_ps(a, b[j], c[i][j]);
+    }
+  }
+  DSB_UNROLL for (int i = 0; i < MR; ++i) {
+    DSB_UNROLL for (int j = 0; j + 1 < NV; ++j) _mm512_storeu_ps(acc + i * lda + 16 * j, c[i][j]);
+    _mm512_mask_storeu_ps(acc + i * lda + 16 * (NV - 1), last, c[i][NV - 1]);
+  }
+}
+
+constexpr int pv_max_nv(int mr) { return mr >= 8 ? 3 : 4; }
+
+template <int MR, class T>
+void pv_rows(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float* acc, int64_t lda,
+             int Dv) {
+  constexpr int NVM = pv_max_nv(MR);
+  // Column blocks of at most NVM vectors, balanced (Dv = 64 with NVM = 3: 2 + 2, not 3 + 1, as
+  // each block re-reads the probabilities).
+  const int nvec = (Dv + 15) / 16;
+  int blocks = (nvec + NVM - 1) / NVM;
+  for (int e0 = 0, v0 = 0; v0 < nvec; --blocks) {
+    const int nv = (nvec - v0 + blocks - 1) / blocks;
+    const int ne = std::min(16 * nv, Dv - e0);
+    const int rem = ne - 16 * (nv - 1);
+    const __mmask16 last = rem == 16 ? __mmask16(0xFFFF) : __mmask16((1u << rem) - 1u);
+    switch (nv) {
+      case 1: pv_tile<MR, 1>(n, p, ldp, v + e0, ldv, acc + e0, lda, last); break;
+      case 2: pv_tile<MR, 2>(n, p, ldp, v + e0, ldv, acc + e0, lda, last); break;
+      case 3: pv_tile<MR, 3>(n, p, ldp, v + e0, ldv, acc + e0, lda, last); break;
+      default:
+        if constexpr (NVM >= 4) pv_tile<MR, 4>(n, p, ldp, v + e0, ldv, acc + e0, lda, last);
+        break;
+    }
+    e0 += 16 * nv;
+    v0 += nv;
+  }
+}
+#else
+// Portable: the same loops without register tiling.
+template <int MR, class T>
+void score_tile(int D, const float* q, int64_t ldq, const T* k, int64_t ldk, int nt, float* s,
+                int64_t lds) {
+  constexpr int NT = 16 / MR;
+  for (int j = 0; j < std::min(nt, NT); ++j)
+    DSB_UNROLL for (int i = 0; i < MR; ++i) {
+      float acc = 0;
+      for (int d = 0; d < D; ++d) acc += q[i * ldq + d] * elem_f(k + int64_t(j) * ldk, d);
+      s[i * lds + j] = acc;
+    }
+}
+template <int MR, class T>
+void pv_rows(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float* acc, int64_t lda,
+             int Dv) {
+  DSB_UNROLL for (int i = 0; i < MR; ++i)
+    for (int t = 0; t < n; ++t) {
+      const float w = p[i * ldp + t];
+      for (int e = 0; e < Dv; ++e) acc[i * lda + e] += w * elem_f(v + int64_t(t) * ldv, e);
+    }
+}
+#endif
+
+// Largest of 8, 4, 2, 1 not above r: the head-group size of the small-G tiles.
+inline int head_group(int r) { return r >= 8 ? 8 : r >= 4 ? 4 : r >= 2 ? 2 : 1; }
+
+// Rows of the (chunk, kv head) step computed next: prefetched a few at a time, spread over the
+// score tiles of the current step (a burst of hundreds of prefetches stalls the core instead).
+struct PfRows {
+  const char* k = nullptr;
+  const char* v = nullptr;  // null: V lies inside the K row
+  int64_t k_stride = 0, v_stride = 0, k_bytes = 0, v_bytes = 0;
+  int n = 0;
+};
+
+inline void prefetch_range(const char* p, int64_t bytes) {
+  const uintptr_t r = reinterpret_cast<uintptr_t>(p);
+  for (uintptr_t a = r & ~uintptr_t(63); a < r + uintptr_t(bytes); a += 64)
+    prefetch_line(reinterpret_cast<const void*>(a));
+}
+
+inline void prefetch_some(const PfRows& pf, int i0, int i1) {
+  for (int i = i0; i < std::min(i1, pf.n); ++i) {
+    prefetch_range(pf.k + i * pf.k_stride, pf.k_bytes);
+    if (pf.v) prefetch_range(pf.v + i * pf.v_stride, pf.v_bytes);
+  }
+}
+
+template <class TK>
+void scores_small(int mr, int D, const float* q, const TK* k, int64_t ldk, int n, float* s,
+                  const PfRows* pf) {
+  const int nt = 16 / mr;
+  for (int i = 0; i < n; i += nt) {
+    if (pf) prefetch_some(*pf, i, i + nt);
+    const TK* ki = k + int64_t(i) * ldk;
+    const int left = n - i;
+    switch (mr) {
+      case 8: score_tile<8>(D, q, D, ki, ldk, left, s + i, kChunk); break;
+      case 4: score_tile<4>(D, q, D, ki, ldk, left, s + i, kChunk); break;
+      case 2: score_tile<2>(D, q, D, ki, ldk, left, s + i, kChunk); break;
+      default: score_tile<1>(D, q, D, ki, ldk, left, s + i, kChunk); break;
+    }
+  }
+  if (pf && pf->n > n) prefetch_some(*pf, n, pf->n);
+}
+
+template <class T>
+void pv_small(int mr, int n, const float* p, const T* v, int64_t ldv, float* acc, int Dv) {
+  switch (mr) {
+    case 8: pv_rows<8>(n, p, kChunk, v, ldv, acc, Dv, Dv); break;
+    case 4: pv_rows<4>(n, p, kChunk, v, ldv, acc, Dv, Dv); break;
+    case 2: pv_rows<2>(n, p, kChunk, v, ldv, acc, Dv, Dv); break;
+    default: pv_rows<1>(n, p, kChunk, v, ldv, acc, Dv, Dv); break;
+  }
+}
+
+// Tokens [t, ...) of a sequence up to the end of its block, the item and kChunk.
+struct Step {
+  int32_t blk;
+  int s0, n;
+};
+inline Step step_at(const DecodeCore& c, const int32_t* table, int64_t t, int64_t t1) {
+  const int bs = c.seqs->block_size;
+  Step s{table[t / bs], int(t % bs), 0};
+  s.n = int(std::min<int64_t>({int64_t(kChunk), bs - s.s0, t1 - t}));
+  return s;
+}
+
+// Bytes the small-G path prefetches ahead of the rows it computes on (at least one step): the
+// hardware prefetchers cover most of a block; farther software prefetch measured slower (MHA
+// rows evicted from L2 before use).
+#ifndef DSBENCH_PF_KIB
+#define DSBENCH_PF_KIB 32
+#endif
+constexpr int64_t kPfBytes = int64_t(DSBENCH_PF_KIB) << 10;
+
+inline void prefetch_step(const DecodeCore& c, const Step& s, int hk) {
+  prefetch_rows(c.k, s.blk, s.s0, hk, s.n, c.D);
+  if (!c.v_in_k) prefetch_rows(c.v, s.blk, s.s0, hk, s.n, c.Dv);
+}
+
+// Few q heads per kv head: register tiles straight from the cache. q: [Hkv*G, D] (scaled).
+template <class TK, class TV>
+void small_item(const DecodeCore& c, const WorkItem& it, const float* q, float* m, float* l,
+                float* acc, float* s) {
+  const int Hkv = c.Hkv, G = c.G, D = c.D, Dv = c.Dv;
+  const int32_t* table = c.seqs->block_table + int64_t(it.b) * c.seqs->max_blocks_per_seq;
+  const int64_t ldk = c.k.token_stride, ldv = c.v_in_k ? ldk : c.v.token_stride;
+  init_state(Hkv * G, Dv, m, l, acc);
+  // Software prefetch runs about kPfBytes ahead, in (chunk, kv head) steps (blocks are scattered,
+  // so the hardware prefetcher cannot cross into the next block itself).
+  const int64_t step_bytes = int64_t(kChunk) * (int64_t(D) * int64_t(sizeof(TK)) +
+                                                (c.v_in_k ? 0 : int64_t(Dv) * int64_t(sizeof(TV))));
+  const int pf_steps = int(std::max<int64_t>(1, kPfBytes / step_bytes));
+  int64_t tpf = it.t0;  // the step pf_steps ahead: (chunk at tpf, kv head hpf)
+  int hpf = 0;
+  for (int j = 0; j < pf_steps && tpf < it.t1; ++j)
+    if (++hpf == Hkv) {
+      hpf = 0;
+      tpf += step_at(c, table, tpf, it.t1).n;
+    }
+  for (int64_t t = it.t0; t < it.t1;) {
+    const Step st = step_at(c, table, t, it.t1);
+    for (int hk = 0; hk < Hkv; ++hk) {
+      const bool pf_on = tpf < it.t1;
+      PfRows pf;
+      if (pf_on) {
+        const Step sp = step_at(c, table, tpf, it.t1);
+        pf.k = static_cast<const char*>(row_ptr(c.k, sp.blk, sp.s0, hpf));
+        pf.k_stride = c.k.token_stride * int64_t(sizeof(TK));
+        pf.k_bytes = int64_t(D) * int64_t(sizeof(TK));
+        if (!c.v_in_k) {
+          pf.v = static_cast<const char*>(row_ptr(c.v, sp.blk, sp.s0, hpf));
+          pf.v_stride = c.v.token_stride * int64_t(sizeof(TV));
+          pf.v_bytes = int64_t(Dv) * int64_t(sizeof(TV));
+        }
+        pf.n = sp.n;
+        if (++hpf == Hkv) {
+          hpf = 0;
+          tpf += sp.n;
+        }
+      }
+      const TK* kb = static_cast<const TK*>(row_ptr(c.k, st.blk, st.s0, hk));
+      const TV* vb = c.v_in_k ? reinterpret_cast<const TV*>(kb)
+                              : static_cast<const TV*>(row_ptr(c.v, st.blk, st.s0, hk));
+      const float* qh = q + int64_t(hk) * G * D;
+      for (int g0 = 0; g0 < G;) {
+        const int mr = head_group(G - g0);
+        scores_small<TK>(mr, D, qh + int64_t(g0) * D, kb, ldk, st.n, s + g0 * kChunk,
+                         pf_on && g0 == 0 ? &pf : nullptr);
+        g0 += mr;
+      }
+      softmax_update(hk * G, G, st.n, s, kChunk, m, l, acc, Dv);
+      for (int g0 = 0; g0 < G;) {
+        const int mr = head_group(G - g0);
+        pv_small(mr, st.n, s + g0 * kChunk, vb, ldv, acc + int64_t(hk * G + g0) * Dv, Dv);
+        g0 += mr;
+      }
+    }
+    t += st.n;
+  }
+}
+
+// Online softmax over S^T [n][G] (heads contiguous), vectorised over heads: probabilities in
+// place, m/l updated, the O^T rows [Dv][G] rescaled.
+void softmax_t(int n, int G, int Dv, float* st, float* m, float* l, float* acc_t) {
+#if defined(__AVX512F__)
+  for (int g0 = 0; g0 < G; g0 += 16) {
+    const __m512 mold = _mm512_loadu_ps(m + g0);
+    __m512 mx = mold;
+    for (int t = 0; t < n; ++t) mx = _mm512_max_ps(mx, _mm512_loadu_ps(st + int64_t(t) * G + g0));
+    const __m512 alpha = exp_neg16(_mm512_sub_ps(mold, mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (int t = 0; t < n; ++t) {
+      float* p = st + int64_t(t) * G + g0;
+      const __m512 e = exp_neg16(_mm512_sub_ps(_mm512_loadu_ps(p), mx));
+      _mm512_storeu_ps(p, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    _mm512_storeu_ps(l + g0, _mm512_fmadd_ps(_mm512_loadu_ps(l + g0), alpha, sum));
+    _mm512_storeu_ps(m + g0, mx);
+    if (_mm512_cmp_ps_mask(alpha, _mm512_set1_ps(1.0f), _CMP_NEQ_UQ) != 0)
+      for (int e = 0; e < Dv; ++e) {
+        float* a = acc_t + int64_t(e) * G + g0;
+        _mm512_storeu_ps(a, _mm512_mul_ps(_mm512_loadu_ps(a), alpha));
+      }
+  }
+#else
+  for (int g = 0; g < G; ++g) {
+    float mx = m[g];
+    for (int t = 0; t < n; ++t) mx = std::max(mx, st[int64_t(t) * G + g]);
+    const float alpha = exp_neg(m[g] - mx);
+    float sum = 0;
+    for (int t = 0; t < n; ++t) {
+      float& p = st[int64_t(t) * G + g];
+      p = exp_neg(p - mx);
+      sum += p;
+    }
+    l[g] = l[g] * alpha + sum;
+    m[g] = mx;
+    for (int e = 0; e < Dv; ++e) acc_t[int64_t(e) * G + g] *= alpha;
+  }
+#endif
+}
+
+// Many q heads per kv head: each chunk of rows widened once, then GEMMs over all heads.
+// qt: [Hkv][D][G] (scaled). scratch: kf [kChunk][D], vf [kChunk][Dv], st [kChunk][G];
+// acc_t: [Hkv][Dv][G]. Writes acc [Hkv*G][Dv].
+void large_item(const DecodeCore& c, const WorkItem& it, const float* qt, float* m, float* l,
+                float* acc, float* scratch, float* acc_t) {
+  const int Hkv = c.Hkv, G = c.G, D = c.D, Dv = c.Dv;
+  float* kf = scratch;
+  float* vf = kf + int64_t(kChunk) * D;
+  float* st = vf + int64_t(kChunk) * Dv;
+  const int32_t* table = c.seqs->block_table + int64_t(it.b) * c.seqs->max_blocks_per_seq;
+  for (int h = 0; h < Hkv * G; ++h) {
+    m[h] = -INFINITY;
+    l[h] = 0;
+  }
+  std::fill(acc_t, acc_t + int64_t(Hkv) * Dv * G, 0.0f);
+  for (int hk = 0; hk < Hkv; ++hk) prefetch_step(c, step_at(c, table, it.t0, it.t1), hk);
+  for (int64_t t = it.t0; t < it.t1;) {
+    const Step s = step_at(c, table, t, it.t1);
+    for (int hk = 0; hk < Hkv; ++hk) {
+      if (hk + 1 < Hkv) prefetch_step(c, s, hk + 1);
+      else if (t + s.n < it.t1) prefetch_step(c, step_at(c, table, t + s.n, it.t1), 0);
+      for (int i = 0; i < s.n; ++i)
+        load_f32(row_ptr(c.k, s.blk, s.s0 + i, hk), c.k.dtype, D, kf + int64_t(i) * D);
+      const float* vsrc = kf;
+      int64_t ldvf = D;
+      if (!c.v_in_k) {
+        for (int i = 0; i < s.n; ++i)
+          load_f32(row_ptr(c.v, s.blk, s.s0 + i, hk), c.v.dtype, Dv, vf + int64_t(i) * Dv);
+        vsrc = vf;
+        ldvf = Dv;
+      }
+      float* at = acc_t + int64_t(hk) * Dv * G;
+      // S^T [n][G] = Kf [n][D] . Q^T [D][G]
+      gemm_bc(s.n, G, D, kf, D, 1, qt + int64_t(hk) * D * G, G, st, G, false);
+      softmax_t(s.n, G, Dv, st, m + hk * G, l + hk * G, at);
+      // O^T [Dv][G] += Vf^T [Dv][n] . P^T [n][G]
+      gemm_bc(Dv, G, s.n, vsrc, 1, ldvf, st, G, at, G, true);
+    }
+    t += s.n;
+  }
+  for (int hk = 0; hk < Hkv; ++hk)
+    for (int g = 0; g < G; ++g) {
+      float* o = acc + int64_t(hk * G + g) * Dv;
+      const float* a = acc_t + int64_t(hk) * Dv * G + g;
+      for (int e = 0; e < Dv; ++e) o[e] = a[int64_t(e) * G];
+    }
+}
+
+template <class TK, class TV>
+void run_items(const DecodeCore& c, const std::vector<WorkItem>& items, const float* qp, float* m,
+               float* l, float* acc, bool par) {
+  const int Hq = c.Hkv * c.G, D = c.D, Dv = c.Dv;
+  const int64_t n_items = int64_t(items.size());
+  const bool large = core_large_g(c);
+  const size_t scratch_n = large ? size_t(kChunk) * (D + Dv + c.G) : size_t(c.G) * kChunk;
+#pragma omp parallel if (par)
+  {
+    float* scratch = workspace(7, scratch_n);
+    float* acc_t = large ? workspace(6, size_t(Hq) * Dv) : nullptr;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < n_items; ++i) {
+      const WorkItem& it = items[size_t(i)];
+      const float* q = qp + int64_t(it.b) * Hq * D;
+      if (large)
+        large_item(c, it, q, m + i * Hq, l + i * Hq, acc + i * Hq * Dv, scratch, acc_t);
+      else
+        small_item<TK, TV>(c, it, q, m + i * Hq, l + i * Hq, acc + i * Hq * Dv, scratch);
+    }
   }
 }
 
 }  // namespace
 
+const float* core_prepare_q(const DecodeCore& c, const float* q, int64_t ldq, float scale) {
+  const int B = c.seqs->batch, Hkv = c.Hkv, G = c.G, Hq = Hkv * G, D = c.D;
+  float* qp = workspace(3, size_t(B) * Hq * D);
+  if (core_large_g(c)) {
+    for (int b = 0; b < B; ++b)
+      for (int hk = 0; hk < Hkv; ++hk) {
+        float* dst = qp + (int64_t(b) * Hkv + hk) * D * G;
+        for (int g = 0; g < G; ++g) {
+          const float* src = q + (int64_t(b) * Hq + hk * G + g) * ldq;
+          for (int d = 0; d < D; ++d) dst[int64_t(d) * G + g] = scale * src[d];
+        }
+      }
+  } else {
+    for (int64_t r = 0; r < int64_t(B) * Hq; ++r)
+      for (int d = 0; d < D; ++d) qp[r * D + d] = scale * q[r * ldq + d];
+  }
+  return qp;
+}
+
+void decode_core(const DecodeCore& c, const float* qp, float* out) {
+  static thread_local std::vector<WorkItem> items_buf;  // this thread's: no allocation per call
+  std::vector<WorkItem>& items = items_buf;
+  plan_splits(*c.seqs, 256, items);
+  const int Hq = c.Hkv * c.G, Dv = c.Dv;
+  const int64_t n_items = int64_t(items.size());
+  float* m = workspace(0, size_t(n_items * Hq));
+  float* l = workspace(1, size_t(n_items * Hq));
+  float* acc = workspace(2, size_t(n_items * Hq * Dv));
+  int64_t tokens = 0;
+  for (int b = 0; b < c.seqs->batch; ++b) tokens += c.seqs->seq_lens[b];
+  // One thread when the work is tiny (~tens of microseconds): a parallel region costs more.
+  const bool par = n_items > 1 && tokens * Hq * (c.D + Dv) > (int64_t(1) << 19);
+  const bool kbf = c.k.dtype == DType::kBF16;
+  const bool vbf = (c.v_in_k ? c.k.dtype : c.v.dtype) == DType::kBF16;
+  if (kbf && vbf) run_items<uint16_t, uint16_t>(c, items, qp, m, l, acc, par);
+  else if (kbf) run_items<uint16_t, float>(c, items, qp, m, l, acc, par);
+  else if (vbf) run_items<float, uint16_t>(c, items, qp, m, l, acc, par);
+  else run_items<float, float>(c, items, qp, m, l, acc, par);
+  combine_splits(items, c.seqs->batch, Hq, Dv, m, l, acc, out);
+}
+
+}  // namespace detail
+
 void decode_attention_gqa(const GqaDecodeArgs& a) {
   validate(a);
-  const int Hq = a.q_heads, Dv = a.v_head_dim;
-  const int nt = sub_chunk_tokens(a);
-  const std::vector<WorkItem> items = detail::plan_splits(a.seqs, 256);
-  const int64_t n_items = int64_t(items.size());
-  float* m = detail::workspace(0, size_t(n_items * Hq));
-  float* l = detail::workspace(1, size_t(n_items * Hq));
-  float* acc = detail::workspace(2, size_t(n_items * Hq * Dv));
-#pragma omp parallel
-  {
-    float* s = detail::workspace(7, size_t(Hq) * size_t(nt));
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t i = 0; i < n_items; ++i)
-      gqa_item(a, items[size_t(i)], nt, m + i * Hq, l + i * Hq, acc + i * Hq * Dv, s);
-  }
-  detail::combine_splits(items, a.seqs.batch, Hq, Dv, m, l, acc, a.out);
+  detail::DecodeCore c;
+  c.seqs = &a.seqs;
+  c.Hkv = a.kv_heads;
+  c.G = a.q_heads / a.kv_heads;
+  c.D = a.head_dim;
+  c.Dv = a.v_head_dim;
+  c.k = a.k;
+  c.v = a.v;
+  const float* qp = detail::core_prepare_q(c, a.q, a.head_dim, a.scale);
+  detail::decode_core(c, qp, a.out);
 }
 
 }  // namespace dsbench::kernels

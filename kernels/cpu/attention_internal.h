@@ -1,15 +1,23 @@
 // Internals shared by the CPU decode-attention kernels: row loads with fused bf16->fp32
-// conversion, a vectorisable exp, the flash-decoding split plan and combine, and small GEMMs.
+// conversion, a vectorisable exp, the flash-decoding split plan and combine, a register-tiled
+// fp32 GEMM, and the decode core that GQA/MHA/MQA and MLA-absorbed share.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "dsbench/kernels/attention.h"
 #include "dsbench/kernels/dtype.h"
+
+// Fully unrolls the fixed-size loops of register tiles, so that accumulator arrays stay in
+// registers.
+#define DSB_UNROLL _Pragma("GCC unroll 16")
 
 #ifndef DSBENCH_PF_LEVEL
 #define DSBENCH_PF_LEVEL 2
@@ -17,21 +25,26 @@
 
 namespace dsbench::kernels::detail {
 
-// Uninitialised float buffer (std::vector would zero it on every call).
-struct FloatBuf {
-  std::unique_ptr<float[]> p;
-  explicit FloatBuf(size_t n) : p(new float[n == 0 ? 1 : n]) {}
-  float* get() const { return p.get(); }
-};
-
 // A per-thread buffer that only grows: fresh multi-MiB allocations would be mmap'd and
 // page-faulted on every call, which costs more than a decode step at short contexts.
-// Slots 0..7 are distinct buffers; a kernel uses each slot for one purpose.
+// Slots 0..7 are distinct buffers; a kernel uses each slot for one purpose. 64-byte aligned:
+// vector loads that straddle cache lines run at half speed.
+struct AlignedBuf {
+  float* p = nullptr;
+  size_t n = 0;
+  ~AlignedBuf() { std::free(p); }
+};
 inline float* workspace(int slot, size_t n) {
-  static thread_local std::vector<float> bufs[8];
-  std::vector<float>& v = bufs[slot];
-  if (v.size() < n) v.resize(n);
-  return v.data();
+  static thread_local AlignedBuf bufs[8];
+  AlignedBuf& b = bufs[slot];
+  if (b.n < n) {
+    std::free(b.p);
+    const size_t bytes = (std::max<size_t>(n, 16) * sizeof(float) + 63) / 64 * 64;
+    b.p = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (!b.p) throw std::bad_alloc();
+    b.n = n;
+  }
+  return b.p;
 }
 
 // Element pointer of (block, slot, head) in a paged view.
@@ -41,12 +54,31 @@ inline const void* row_ptr(const PagedView& v, int32_t block, int slot, int head
   return static_cast<const char*>(v.base) + off * dtype_bytes(v.dtype);
 }
 
-// Prefetches into L2 the n consecutive token rows from (block, slot): one contiguous range.
-// Blocks are scattered, so the hardware prefetcher cannot run ahead into the next block itself.
-inline void prefetch_rows(const PagedView& v, int32_t block, int slot, int n) {
-  const char* p = static_cast<const char*>(row_ptr(v, block, slot, 0));
-  const int64_t bytes = int64_t(n) * v.token_stride * dtype_bytes(v.dtype);
-  for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, DSBENCH_PF_LEVEL);
+// One software prefetch (L2 by default). On x86 an asm statement: GCC deletes loops that hold
+// nothing but __builtin_prefetch (-ffinite-loops treats them as side-effect free).
+inline void prefetch_line(const void* p) {
+#if defined(__x86_64__) && DSBENCH_PF_LEVEL == 2
+  asm volatile("prefetcht1 %0" : : "m"(*static_cast<const char*>(p)));
+#elif defined(__x86_64__) && DSBENCH_PF_LEVEL == 3
+  asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
+#else
+  __builtin_prefetch(p, 0, DSBENCH_PF_LEVEL);
+#endif
+}
+
+// Prefetches into L2 `elems` elements of each of n token rows from (block, slot, head).
+inline void prefetch_rows(const PagedView& v, int32_t block, int slot, int head, int n,
+                          int elems) {
+  const int64_t esz = dtype_bytes(v.dtype);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(row_ptr(v, block, slot, head));
+  const int64_t stride = v.token_stride * esz, bytes = int64_t(elems) * esz;
+  const int rows = stride == bytes ? 1 : n;  // contiguous rows: one range
+  const int64_t len = stride == bytes ? bytes * n : bytes;
+  for (int i = 0; i < rows; ++i) {
+    const uintptr_t r = p + uintptr_t(i * stride);
+    for (uintptr_t a = r & ~uintptr_t(63); a < r + uintptr_t(len); a += 64)
+      prefetch_line(reinterpret_cast<const void*>(a));
+  }
 }
 
 // dst[0..n) = fp32 of src (fp32 or bf16); the bf16 path is a shift the compiler vectorises.
@@ -89,9 +121,9 @@ struct WorkItem {
   int64_t t0, t1;
 };
 // Splits every sequence into block-aligned chunks so that there are several items per thread
-// (flash-decoding: batch 1 still uses every core), never below min_tokens per chunk. `ways`: how
-// many independent pieces (head groups) each item is further cut into.
-std::vector<WorkItem> plan_splits(const DecodeBatch& s, int64_t min_tokens, int ways = 1);
+// (flash-decoding: batch 1 still uses every core), never below min_tokens per chunk. Fills
+// `items` (reused: no allocation once it has grown).
+void plan_splits(const DecodeBatch& s, int64_t min_tokens, std::vector<WorkItem>& items);
 
 // Merges the splits of each sequence: items are grouped by b in order. m, l: [items, heads];
 // acc: [items, heads, dim]. Writes the normalised result to out [batch, heads, dim].
@@ -105,13 +137,11 @@ void softmax_update(int h0, int nh, int n, float* s, int64_t ld, float* m, float
 // m = -inf, l = 0, acc = 0 for H heads.
 void init_state(int H, int dim, float* m, float* l, float* acc);
 
-// C[i][j] = alpha * sum_k A[i][k] * B[j][k]  (A: M x K fp32, B: N x K of fp32 or bf16 `bdt`,
-// both row-major; "NT"). B may point straight into a paged cache (ldb = token_stride).
-void gemm_nt(int M, int N, int K, const float* A, int64_t lda, const void* B, DType bdt,
-             int64_t ldb, float* C, int64_t ldc, float alpha);
-// C[i][j] += sum_k A[i][k] * B[k][j]  (A: M x K fp32, B: K x N of fp32 or bf16; "NN").
-void gemm_nn_acc(int M, int N, int K, const float* A, int64_t lda, const void* B, DType bdt,
-                 int64_t ldb, float* C, int64_t ldc);
+// C[i][j] (+)= sum_k A[i*sai + k*sak] * B[k*ldb + j] for i < M, j < N, k < K; all fp32.
+// A is read by scalar broadcasts, so any strides work (A or A^T); B and C are row-major.
+// Register-tiled (6 rows x 64 columns) with K blocked so that the B panel stays in L1.
+void gemm_bc(int M, int N, int K, const float* A, int64_t sai, int64_t sak, const float* B,
+             int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
 // Dot product with fp32 accumulation, vectorised.
 inline float dot(const float* __restrict a, const float* __restrict b, int n) {
@@ -120,5 +150,28 @@ inline float dot(const float* __restrict a, const float* __restrict b, int n) {
   for (int i = 0; i < n; ++i) s += a[i] * b[i];
   return s;
 }
+
+// ---- decode core shared by GQA/MHA/MQA and MLA-absorbed ----------------------------------------
+// Hkv cached heads; G query heads attend each (q head h -> kv head h / G). K rows have D
+// elements, V rows Dv. MLA-absorbed is the case Hkv = 1, K = [c_KV | k_pe], V = c_KV (v_in_k).
+struct DecodeCore {
+  const DecodeBatch* seqs = nullptr;
+  int Hkv = 0, G = 0, D = 0, Dv = 0;
+  PagedView k, v;
+  bool v_in_k = false;  // V row = the first Dv elements of the K row (v unused)
+};
+
+// Heads-vectorised path (scores as [tokens x heads] GEMMs) when there are many q heads per kv
+// head; otherwise register tiles that serve all q heads of a kv head from one load of each row.
+inline bool core_large_g(const DecodeCore& c) { return c.G >= 16 && c.G % 16 == 0; }
+
+// The query layout decode_core expects, from q [batch, Hkv*G, D] (row stride ldq per head):
+// scaled by `scale`; large-G: [batch, Hkv, D, G] (transposed), else [batch, Hkv*G, D].
+// Returns a workspace buffer (slot 3).
+const float* core_prepare_q(const DecodeCore& c, const float* q, int64_t ldq, float scale);
+
+// Attention of every sequence: out [batch, Hkv*G, Dv] (normalised). qp from core_prepare_q.
+// Uses workspace slots 0, 1, 2, 6, 7 (callers may hold 3, 4, 5).
+void decode_core(const DecodeCore& c, const float* qp, float* out);
 
 }  // namespace dsbench::kernels::detail

@@ -1,6 +1,7 @@
 // CPU decode attention for MLA over a paged latent cache ([c_KV | k_pe] rows):
 // naive (per-head K/V materialised with W_UK/W_UV) and absorbed (attention in latent space).
-// Both are GEMM-shaped: all heads against a chunk of tokens at once, in register-tiled fp32.
+// Naive materialises per-head K/V with register-tiled fp32 GEMMs; absorbed runs the shared decode
+// core (attention_gqa.cpp) with one kv head whose K row is [c_KV | k_pe] and V row c_KV.
 #include <algorithm>
 #include <cmath>
 
@@ -60,28 +61,6 @@ void absorb_queries(const MlaDecodeArgs& a, float* q_abs) {
 }
 
 
-constexpr int kAbsorbChunk = 64;  // tokens per GEMM pair (bounded by the block size too)
-
-void absorbed_item(const MlaDecodeArgs& a, const WorkItem& it, const float* q_abs, float* m,
-                   float* l, float* acc, float* s) {
-  const int H = a.heads, R = a.kv_lora_rank, Rr = R + a.qk_rope_head_dim;
-  const int bs = a.seqs.block_size;
-  const int32_t* table = a.seqs.block_table + int64_t(it.b) * a.seqs.max_blocks_per_seq;
-  const int64_t ld = a.latent.token_stride;
-  detail::init_state(H, R, m, l, acc);
-  for (int64_t t = it.t0; t < it.t1;) {
-    const int s0 = int(t % bs);
-    const int n = int(std::min<int64_t>({int64_t(kAbsorbChunk), bs - s0, it.t1 - t}));
-    const void* rows = detail::row_ptr(a.latent, table[t / bs], s0, 0);
-    // S[h][i] = scale * q_abs[h] . row[i]  (all heads share each row: GEMM, not GEMV)
-    detail::gemm_nt(H, n, Rr, q_abs, Rr, rows, a.latent.dtype, ld, s, kAbsorbChunk, a.scale);
-    detail::softmax_update(0, H, n, s, kAbsorbChunk, m, l, acc, R);
-    // acc[h] += P[h] . c_KV  (the value is the latent itself)
-    detail::gemm_nn_acc(H, R, n, s, kAbsorbChunk, rows, a.latent.dtype, ld, acc, R);
-    t += n;
-  }
-}
-
 // ---- naive -------------------------------------------------------------------------------------
 
 constexpr int kNaiveChunk = 128;  // tokens whose per-head K/V are materialised together
@@ -125,9 +104,8 @@ void naive_item(const MlaDecodeArgs& a, const WorkItem& it, int hc, const float*
     load_rows(a, it.b, t, n, Rr, cf);
     for (int h0 = 0; h0 < H; h0 += hc) {
       // K_nope of heads h0..h0+hc for n tokens: [n][hc*Dn] = c_KV [n][R] . W_UK^T panel
-      std::fill(kn, kn + int64_t(n) * hc * Dn, 0.0f);
-      detail::gemm_nn_acc(n, hc * Dn, R, cf, Rr, wk_panels + int64_t(h0 / hc) * R * hc * Dn,
-                          DType::kF32, int64_t(hc) * Dn, kn, int64_t(hc) * Dn);
+      detail::gemm_bc(n, hc * Dn, R, cf, Rr, 1, wk_panels + int64_t(h0 / hc) * R * hc * Dn,
+                      int64_t(hc) * Dn, kn, int64_t(hc) * Dn, false);
       for (int hl = 0; hl < hc; ++hl) {
         const int h = h0 + hl;
         for (int i = 0; i < n; ++i) {
@@ -138,9 +116,8 @@ void naive_item(const MlaDecodeArgs& a, const WorkItem& it, int hc, const float*
         }
       }
       detail::softmax_update(h0, hc, n, s, kNaiveChunk, m, l, acc, V);
-      std::fill(vn, vn + int64_t(n) * hc * V, 0.0f);
-      detail::gemm_nn_acc(n, hc * V, R, cf, Rr, wv_panels + int64_t(h0 / hc) * R * hc * V,
-                          DType::kF32, int64_t(hc) * V, vn, int64_t(hc) * V);
+      detail::gemm_bc(n, hc * V, R, cf, Rr, 1, wv_panels + int64_t(h0 / hc) * R * hc * V,
+                      int64_t(hc) * V, vn, int64_t(hc) * V, false);
       for (int hl = 0; hl < hc; ++hl) {
         float* __restrict ah = acc + int64_t(h0 + hl) * V;
         for (int i = 0; i < n; ++i) {
@@ -161,28 +138,21 @@ void decode_attention_mla_absorbed(const MlaDecodeArgs& a) {
   const int B = a.seqs.batch, H = a.heads, R = a.kv_lora_rank, Rr = R + a.qk_rope_head_dim;
   const float* q_abs = a.q_latent;
   if (!q_abs) {
-    float* qa = detail::workspace(3, size_t(B) * H * Rr);
+    float* qa = detail::workspace(4, size_t(B) * H * Rr);
     absorb_queries(a, qa);
     q_abs = qa;
   }
-  const std::vector<WorkItem> items = detail::plan_splits(a.seqs, 256);
-  const int64_t n_items = int64_t(items.size());
-  float* m = detail::workspace(0, size_t(n_items * H));
-  float* l = detail::workspace(1, size_t(n_items * H));
-  float* acc = detail::workspace(2, size_t(n_items * H * R));
-  const size_t scratch_n = size_t(H) * kAbsorbChunk;
-#pragma omp parallel
-  {
-    float* scratch = detail::workspace(7, scratch_n);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t i = 0; i < n_items; ++i) {
-      const WorkItem& it = items[size_t(i)];
-      absorbed_item(a, it, q_abs + int64_t(it.b) * H * Rr, m + i * H, l + i * H, acc + i * H * R,
-                    scratch);
-    }
-  }
-  float* o_lat = a.out_latent ? a.out_latent : detail::workspace(4, size_t(B) * H * R);
-  detail::combine_splits(items, B, H, R, m, l, acc, o_lat);
+  detail::DecodeCore c;
+  c.seqs = &a.seqs;
+  c.Hkv = 1;
+  c.G = H;
+  c.D = Rr;
+  c.Dv = R;
+  c.k = a.latent;
+  c.v_in_k = true;
+  const float* qp = detail::core_prepare_q(c, q_abs, Rr, a.scale);
+  float* o_lat = a.out_latent ? a.out_latent : detail::workspace(5, size_t(B) * H * R);
+  detail::decode_core(c, qp, o_lat);
   if (!a.out_latent) apply_w_uv(a, o_lat);
 }
 
@@ -195,7 +165,9 @@ void decode_attention_mla_naive(const MlaDecodeArgs& a) {
   float* wv = detail::workspace(6, size_t(H) * V * R);
   transpose_panels(a.w_uk, H, Dn, R, hc, wk);
   transpose_panels(a.w_uv, H, V, R, hc, wv);
-  const std::vector<WorkItem> items = detail::plan_splits(a.seqs, 256);
+  static thread_local std::vector<WorkItem> items_buf;  // this thread's: no allocation per call
+  std::vector<WorkItem>& items = items_buf;  // shared with the team through the reference
+  detail::plan_splits(a.seqs, 256, items);
   const int64_t n_items = int64_t(items.size());
   float* m = detail::workspace(0, size_t(n_items * H));
   float* l = detail::workspace(1, size_t(n_items * H));

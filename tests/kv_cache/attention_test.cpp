@@ -55,7 +55,11 @@ INSTANTIATE_TEST_SUITE_P(
         GqaCase{{8, 1, 96, 64}, DType::kF32, {700, 3}, 16},               // MQA, small blocks
         GqaCase{{12, 4, 40, 24}, DType::kF32, {300, 299, 1}, 32},         // odd dims: tails
         GqaCase{{6, 3, 128, 128}, DType::kBF16, {2000}, 64},              // long, 1 sequence
-        GqaCase{{4, 4, 192, 128}, DType::kBF16, {90, 200}, 64}));         // MLA-naive-like dims
+        GqaCase{{4, 4, 192, 128}, DType::kBF16, {90, 200}, 64},           // MLA-naive-like dims
+        GqaCase{{24, 2, 48, 32}, DType::kBF16, {150, 70}, 32},            // 12 q per kv head
+        // 16k q heads per kv head: the heads-vectorised path, with D/Dv/head tails
+        GqaCase{{32, 1, 72, 40}, DType::kBF16, {300, 65}, 64},
+        GqaCase{{96, 2, 40, 24}, DType::kF32, {130, 1}, 16}));
 
 struct MlaCase {
   MlaShape shape;
@@ -91,6 +95,7 @@ INSTANTIATE_TEST_SUITE_P(
         MlaCase{{8, 128, 64, 32, 64}, DType::kF32, {1000, 37, 300}, 64},   // dsv3-tiny
         MlaCase{{8, 128, 64, 32, 64}, DType::kBF16, {257, 64}, 64},
         MlaCase{{6, 48, 24, 8, 40}, DType::kF32, {130, 1, 77}, 16},        // odd: tails, H % 4
+        MlaCase{{48, 48, 24, 8, 40}, DType::kBF16, {200, 3}, 32},          // 48 heads: tails
         MlaCase{{16, 512, 128, 64, 128}, DType::kBF16, {150}, 64}));       // DeepSeek-V3 dims
 
 // An engine that applies W_UK and W_UV itself passes q_latent and takes out_latent; composed by
