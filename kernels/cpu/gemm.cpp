@@ -27,6 +27,11 @@ namespace {
 // for a bf16 [2048 x 512] slab the own kernel wins through m = 32 (5.0 ms vs 6.1 ms at m = 32,
 // 0.9 ms vs 1.6 ms at m = 1); sgemm on the widened panel wins from m = 64 (6.5 ms vs 9.2 ms).
 std::atomic<int64_t> g_small_m_limit{32};
+// Over kPanel16 weights the own kernel beats widen + sgemm through m = 128 (bf16 [2048 x 512],
+// own/BLAS: 1.09/1.56 ms at m = 64, 1.95/2.95 at m = 128, 4.46/3.64 at m = 256).
+constexpr int64_t kPanelOwnMaxM = 128;
+
+int64_t own_max_m(const WeightView& w);
 
 void check_view(const WeightView& w, const char* who) {
   if (w.dtype != DType::kF32 && w.dtype != DType::kBF16)
@@ -488,7 +493,7 @@ void gemm_xwt_grouped(const GemmProblem* problems, int64_t count) {
     const GemmProblem& q = problems[i];
     if (q.m <= 0 || q.w.n <= 0) continue;
     check_view(q.w, "gemm_xwt_grouped");
-    if (q.m > gemm_small_m_limit()) {
+    if (q.m > own_max_m(q.w)) {
       gemm_xwt(q.x, q.m, q.ldx, q.w, q.y, q.ldy, q.accumulate, GemmPath::kBlas);
       continue;
     }
@@ -523,13 +528,18 @@ void gemm_xwt_grouped(const GemmProblem* problems, int64_t count) {
 }
 
 int64_t gemm_small_m_limit() { return g_small_m_limit.load(std::memory_order_relaxed); }
+namespace {
+int64_t own_max_m(const WeightView& w) {
+  return w.layout == WeightLayout::kPanel16 ? kPanelOwnMaxM : gemm_small_m_limit();
+}
+}  // namespace
 void set_gemm_small_m_limit(int64_t m) { g_small_m_limit.store(m, std::memory_order_relaxed); }
 
 void gemm_xwt(const float* x, int64_t m, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
               bool accumulate, GemmPath path) {
   check_view(w, "gemm_xwt");
   if (m <= 0 || w.n <= 0) return;
-  if (path == GemmPath::kAuto) path = m <= gemm_small_m_limit() ? GemmPath::kOwn : GemmPath::kBlas;
+  if (path == GemmPath::kAuto) path = m <= own_max_m(w) ? GemmPath::kOwn : GemmPath::kBlas;
   if (w.layout == WeightLayout::kPanel16) {
     if (path == GemmPath::kBlas) return blas_gemm_panels(x, m, ldx, w, y, ldy, accumulate);
     const int64_t npan = (w.n + 15) / 16, step = panels_per_item(m), items = (npan + step - 1) / step;

@@ -11,7 +11,7 @@
 namespace dsbench::kernels {
 
 enum class GemmPath {
-  kAuto,   // own kernel for m <= gemm_small_m_limit(), BLAS above
+  kAuto,   // own kernel for m <= gemm_small_m_limit() (kRows) or 128 (kPanel16), BLAS above
   kOwn,    // own weight-streaming kernel (any m; best for small m)
   kBlas,   // OpenBLAS cblas_sgemm (bf16 weights widened to fp32 per panel)
 };
@@ -61,11 +61,12 @@ struct GemmProblem {
 };
 // Runs many independent products (the touched experts of a MoE layer, or projections sharing an
 // input) in ONE parallel region over all their weight-row blocks, so a decode step pays one fork/
-// join per group instead of one per matrix. Problems with m above gemm_small_m_limit() go through
+// join per group instead of one per matrix. Problems with m above the kAuto limit go through
 // gemm_xwt's BLAS path one after another.
 void gemm_xwt_grouped(const GemmProblem* problems, int64_t count);
 
-// The m at or below which kAuto takes the own kernel (measured crossover; see docs/engine.md).
+// The m at or below which kAuto takes the own kernel over kRows views (measured crossover; see
+// docs/engine.md); over kPanel16 views the limit is 128.
 int64_t gemm_small_m_limit();
 void set_gemm_small_m_limit(int64_t m);
 
