@@ -14,6 +14,7 @@
 
 #include "dsbench/kernels/attention.h"
 #include "dsbench/kernels/dtype.h"
+#include "fast_exp.h"
 
 // Fully unrolls the fixed-size loops of register tiles, so that accumulator arrays stay in
 // registers.
@@ -93,26 +94,6 @@ inline void load_f32(const void* src, DType dt, int n, float* __restrict dst) {
   for (int i = 0; i < n; ++i) d[i] = uint32_t(s[i]) << 16;
 }
 
-// exp(x) for x <= 0 (softmax after max subtraction), ~2 ulp, branch-free so loops vectorise.
-inline float exp_neg(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  // Round to nearest with the 1.5*2^23 trick (vectorises; no fast-math in this build).
-  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  float r = x - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t e;
-  e = (int32_t(n) + 127) << 23;
-  float s;
-  std::memcpy(&s, &e, 4);
-  return p * s;
-}
 
 // One unit of parallel work: tokens [t0, t1) of sequence b. Partial results (max m, sum l,
 // unnormalised accumulator) of the splits of a sequence are merged by combine_splits.

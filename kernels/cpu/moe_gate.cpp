@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "fast_exp.h"
+
 namespace dsbench::kernels {
 
 namespace {
@@ -40,25 +42,7 @@ struct TopK {
   }
 };
 
-// exp(x) for float, written so the compiler vectorises the loops that call it (std::exp does not
-// vectorise without -ffast-math). Cephes-style: x = n ln2 + r, degree-6 polynomial on r; relative
-// error ~2e-7, well inside what routing needs, and exact ordering is not assumed anywhere.
-inline float fast_exp(float x) {
-  x = std::min(88.0f, std::max(-87.0f, x));
-  float n = std::nearbyint(x * 1.44269504088896341f);
-  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t bits = (int32_t(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, 4);
-  return p * scale;
-}
+using detail::fast_exp;  // vectorisable exp (fast_exp.h); routing needs no more than ~2e-7
 
 void validate(const GateConfig& c) {
   auto bad = [](const std::string& m) { throw std::invalid_argument("moe_gate: " + m); };
