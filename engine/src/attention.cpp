@@ -220,52 +220,18 @@ void mla_attention(const ModelConfig& cfg, const LayerWeights& w, int64_t layer,
       a.out = s.out.data();
       a.scale = scale;
       kernels::decode_attention_gqa(a);
-    } else if (mode == AttentionMode::kMlaAbsorbed) {
-      // W_UK and W_UV run as the engine's own GEMMs over the stored kv_b (bf16 panels): per head,
-      // q_lat = q_nope W_UK_h (uk_t holds W_UK_h transposed) and out = o_lat W_UV_h^T, all heads
-      // of a projection in one grouped call. The kernel attends in latent space only.
-      s.qn.resize(size_t(b * d.nh * d.row));  // absorbed queries [b, heads, kv_lora + rope]
-      s.ol.resize(size_t(b * d.nh * d.kvl));  // latent outputs [b, heads, kv_lora]
-      s.qp.resize(size_t(b * d.nh * d.dn));   // gathered q_nope [b, heads, nope]
-      for (int i = 0; i < b; ++i) {
-        const float* qr = s.q.data() + meta.input_first[dec[size_t(i)]] * d.nh * d.qk;
-        for (int64_t hh = 0; hh < d.nh; ++hh) {
-          std::memcpy(s.qp.data() + (i * d.nh + hh) * d.dn, qr + hh * d.qk, size_t(d.dn) * 4);
-          std::memcpy(s.qn.data() + (i * d.nh + hh) * d.row + d.kvl, qr + hh * d.qk + d.dn, size_t(d.dr) * 4);
-        }
-      }
-      s.probs.resize(size_t(d.nh));
-      for (int64_t hh = 0; hh < d.nh; ++hh)
-        s.probs[size_t(hh)] = {s.qp.data() + hh * d.dn, b, d.nh * d.dn, w.uk_t.rows(hh * d.kvl, d.kvl),
-                               s.qn.data() + hh * d.row, d.nh * d.row, false};
-      kernels::gemm_xwt_grouped(s.probs.data(), d.nh);
-      kernels::MlaDecodeArgs a;
-      a.seqs = db;
-      a.heads = int(d.nh);
-      a.kv_lora_rank = int(d.kvl);
-      a.qk_nope_head_dim = int(d.dn);
-      a.qk_rope_head_dim = int(d.dr);
-      a.v_head_dim = int(d.dv);
-      a.latent = cache.view(layer, 0, 0);
-      a.q_latent = s.qn.data();
-      a.out_latent = s.ol.data();
-      a.scale = scale;
-      kernels::decode_attention_mla_absorbed(a);
-      for (int64_t hh = 0; hh < d.nh; ++hh)
-        s.probs[size_t(hh)] = {s.ol.data() + hh * d.kvl, b, d.nh * d.kvl,
-                               w.kv_b.rows(hh * (d.dn + d.dv) + d.dn, d.dv), s.out.data() + hh * d.dv,
-                               d.nh * d.dv, false};
-      kernels::gemm_xwt_grouped(s.probs.data(), d.nh);
     } else {
-      s.qn.resize(size_t(b * d.nh * d.dn));
-      s.qp.resize(size_t(b * d.nh * d.dr));
-      for (int i = 0; i < b; ++i) {
-        const float* qr = s.q.data() + meta.input_first[dec[size_t(i)]] * d.nh * d.qk;
-        for (int64_t hh = 0; hh < d.nh; ++hh) {
-          std::memcpy(s.qn.data() + (i * d.nh + hh) * d.dn, qr + hh * d.qk, size_t(d.dn) * 4);
-          std::memcpy(s.qp.data() + (i * d.nh + hh) * d.dr, qr + hh * d.qk + d.dn, size_t(d.dr) * 4);
+      // Each decode row's q split per head into q_nope (to `nope`, row stride ld_nope) and q_pe
+      // (to `pe`, row stride ld_pe).
+      auto split_q = [&](float* nope, int64_t ld_nope, float* pe, int64_t ld_pe) {
+        for (int i = 0; i < b; ++i) {
+          const float* qr = s.q.data() + meta.input_first[dec[size_t(i)]] * d.nh * d.qk;
+          for (int64_t hh = 0; hh < d.nh; ++hh) {
+            std::memcpy(nope + (i * d.nh + hh) * ld_nope, qr + hh * d.qk, size_t(d.dn) * 4);
+            std::memcpy(pe + (i * d.nh + hh) * ld_pe, qr + hh * d.qk + d.dn, size_t(d.dr) * 4);
+          }
         }
-      }
+      };
       kernels::MlaDecodeArgs a;
       a.seqs = db;
       a.heads = int(d.nh);
@@ -273,14 +239,40 @@ void mla_attention(const ModelConfig& cfg, const LayerWeights& w, int64_t layer,
       a.qk_nope_head_dim = int(d.dn);
       a.qk_rope_head_dim = int(d.dr);
       a.v_head_dim = int(d.dv);
-      a.q_nope = s.qn.data();
-      a.q_pe = s.qp.data();
       a.latent = cache.view(layer, 0, 0);
-      a.w_uk = w.w_uk.data();
-      a.w_uv = w.w_uv.data();
-      a.out = s.out.data();
       a.scale = scale;
-      kernels::decode_attention_mla_naive(a);
+      if (mode == AttentionMode::kMlaAbsorbed) {
+        // W_UK and W_UV run as the engine's own GEMMs over the stored kv_b (bf16 panels): per
+        // head, q_lat = q_nope W_UK_h (uk_t holds W_UK_h transposed) and out = o_lat W_UV_h^T, all
+        // heads of a projection in one grouped call. The kernel attends in latent space only.
+        s.qn.resize(size_t(b * d.nh * d.row));  // absorbed queries [b, heads, kv_lora + rope]
+        s.ol.resize(size_t(b * d.nh * d.kvl));  // latent outputs [b, heads, kv_lora]
+        s.qp.resize(size_t(b * d.nh * d.dn));   // gathered q_nope [b, heads, nope]
+        split_q(s.qp.data(), d.dn, s.qn.data() + d.kvl, d.row);
+        s.probs.resize(size_t(d.nh));
+        for (int64_t hh = 0; hh < d.nh; ++hh)
+          s.probs[size_t(hh)] = {s.qp.data() + hh * d.dn, b, d.nh * d.dn, w.uk_t.rows(hh * d.kvl, d.kvl),
+                                 s.qn.data() + hh * d.row, d.nh * d.row, false};
+        kernels::gemm_xwt_grouped(s.probs.data(), d.nh);
+        a.q_latent = s.qn.data();
+        a.out_latent = s.ol.data();
+        kernels::decode_attention_mla_absorbed(a);
+        for (int64_t hh = 0; hh < d.nh; ++hh)
+          s.probs[size_t(hh)] = {s.ol.data() + hh * d.kvl, b, d.nh * d.kvl,
+                                 w.kv_b.rows(hh * (d.dn + d.dv) + d.dn, d.dv), s.out.data() + hh * d.dv,
+                                 d.nh * d.dv, false};
+        kernels::gemm_xwt_grouped(s.probs.data(), d.nh);
+      } else {
+        s.qn.resize(size_t(b * d.nh * d.dn));
+        s.qp.resize(size_t(b * d.nh * d.dr));
+        split_q(s.qn.data(), d.dn, s.qp.data(), d.dr);
+        a.q_nope = s.qn.data();
+        a.q_pe = s.qp.data();
+        a.w_uk = w.w_uk.data();
+        a.w_uv = w.w_uv.data();
+        a.out = s.out.data();
+        kernels::decode_attention_mla_naive(a);
+      }
     }
     for (int i = 0; i < b; ++i)
       std::memcpy(attn + meta.input_first[dec[size_t(i)]] * d.nh * d.dv, s.out.data() + i * d.nh * d.dv,
