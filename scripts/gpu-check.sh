@@ -73,7 +73,9 @@ for f in ("mla_absorbed.json", "moe_gate.json", "e2e_decode.json"):
                 "suite": s["name"], "name": b["name"],
                 "params": {k: v for k, v in b["params"].items()
                            if k in ("batch", "context", "heads", "tokens", "experts")},
-                "median_us": b["stats"].get("median", 0) * 1e6 if not b.get("skipped") else None,
+                "median_us": b["stats"].get("median", 0) * (1e6 if b.get("unit", "s") == "s" else 1)
+                             if not b.get("skipped") else None,
+                "unit": b.get("unit", "s"),
                 "gbps": c.get("gbps"), "tflops": (c.get("gflops") or 0) / 1e3,
                 "roofline_fraction": c.get("roofline_fraction"),
                 "copy_fraction": (c.get("gbps") / peak["copy_gbps"]) if peak and c.get("gbps") else None,
@@ -85,6 +87,9 @@ print("%-42s %-40s %10s %8s %8s %6s" % ("benchmark", "params", "median_us", "GB/
 for r in rows:
     if r["skipped"]:
         print("%-42s %-40s skipped: %s" % (r["suite"] + "/" + r["name"], json.dumps(r["params"]), r["skipped"]))
+        continue
+    if r["unit"] != "s":  # derived ratios (e2e/decode_speedup)
+        print("%-42s %-40s %10.2f %s" % (r["suite"] + "/" + r["name"], json.dumps(r["params"]), r["median_us"], r["unit"]))
         continue
     print("%-42s %-40s %10.1f %8.0f %8.1f %6s" % (
         r["suite"] + "/" + r["name"], json.dumps(r["params"]), r["median_us"], r["gbps"] or 0,
