@@ -31,4 +31,22 @@ const SuiteInfo* find_suite(const std::string& name) {
   return nullptr;
 }
 
+const BenchmarkRecord* find_earlier(const std::vector<BenchmarkRecord>& earlier, const std::string& name,
+                                    const nlohmann::json& match) {
+  for (const auto& r : earlier) {
+    if (r.name != name || r.skipped) continue;
+    bool same = true;
+    for (const auto& [k, v] : match.items()) same = same && r.params.value(k, nlohmann::json()) == v;
+    if (same) return &r;
+  }
+  return nullptr;
+}
+
+std::vector<double> sample_ratios(const BenchmarkRecord& num, const BenchmarkRecord& den, double scale) {
+  std::vector<double> out;
+  const size_t n = std::min(num.samples.size(), den.samples.size());
+  for (size_t i = 0; i < n; ++i) out.push_back(scale * num.samples[i] / den.samples[i]);
+  return out;
+}
+
 }  // namespace dsbench

@@ -111,21 +111,14 @@ std::vector<Benchmark> decode_benchmarks(const SuiteContext& ctx, std::shared_pt
       b.skipped = skip;
       const std::string m = engine::to_string(mode);
       b.derive = [m, batch, context](const std::vector<BenchmarkRecord>& earlier) {
-        auto find = [&](int64_t bb) -> const BenchmarkRecord* {
-          for (const auto& r : earlier)
-            if (r.name == "decode" && !r.skipped && r.params.value("batch", int64_t(0)) == bb &&
-                r.params.value("mode", std::string()) == m && r.params.value("context", int64_t(0)) == context)
-              return &r;
-          return nullptr;
-        };
-        const BenchmarkRecord* one = find(1);
-        const BenchmarkRecord* many = find(batch);
+        const BenchmarkRecord* one = find_earlier(earlier, "decode", {{"batch", 1}, {"mode", m}, {"context", context}});
+        const BenchmarkRecord* many =
+            find_earlier(earlier, "decode", {{"batch", batch}, {"mode", m}, {"context", context}});
         if (!one || !many)
           throw Error("needs e2e/decode at batch 1 and " + std::to_string(batch) + " (mode " + m +
                       ") measured earlier in this run (excluded by --filter or skipped?)");
         Measurement r;
-        const size_t n = std::min(one->samples.size(), many->samples.size());
-        for (size_t i = 0; i < n; ++i) r.samples.push_back(double(batch) * one->samples[i] / many->samples[i]);
+        r.samples = sample_ratios(*one, *many, double(batch));
         r.counters = {{"tokens_per_s", many->counters.value("tokens_per_s", 0.0)},
                       {"tokens_per_s_batch1", one->counters.value("tokens_per_s", 0.0)},
                       {"bytes_ratio", many->counters.value("bytes", 0.0) / std::max(1.0, one->counters.value("bytes", 0.0))}};

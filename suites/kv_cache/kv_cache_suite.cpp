@@ -303,24 +303,16 @@ Benchmark ratio_benchmark(const Shape& sh, int64_t context) {
               {"block_size", kBlockSize}, {"shape", sh.label}, {"device", "cpu"}};
   const json want = b.params;
   b.derive = [want](const std::vector<BenchmarkRecord>& earlier) {
-    auto find = [&](const char* kind) -> const BenchmarkRecord* {
-      for (const auto& r : earlier) {
-        if (r.name != std::string("decode_attention/") + kind || r.skipped) continue;
-        bool same = true;
-        for (const char* k : {"context", "batch", "dtype", "shape"}) same = same && r.params.value(k, json()) == want[k];
-        if (same) return &r;
-      }
-      return nullptr;
-    };
-    const BenchmarkRecord* mla = find("mla_absorbed");
-    const BenchmarkRecord* mha = find("mha");
+    json match;
+    for (const char* k : {"context", "batch", "dtype", "shape"}) match[k] = want[k];
+    const BenchmarkRecord* mla = find_earlier(earlier, "decode_attention/mla_absorbed", match);
+    const BenchmarkRecord* mha = find_earlier(earlier, "decode_attention/mha", match);
     if (!mla || !mha) {
       throw Error("needs decode_attention/mla_absorbed and decode_attention/mha at " + want.dump() +
                   " measured earlier in this run (excluded by --filter or skipped?)");
     }
     Measurement r;
-    const size_t n = std::min(mla->samples.size(), mha->samples.size());
-    for (size_t i = 0; i < n; ++i) r.samples.push_back(mla->samples[i] / mha->samples[i]);
+    r.samples = sample_ratios(*mla, *mha);
     auto counter = [](const BenchmarkRecord* x, const char* k) { return x->counters.value(k, 0.0); };
     r.counters = {{"mla_median_s", mla->stats.median}, {"mha_median_s", mha->stats.median},
                   {"mla_cache_bytes", counter(mla, "bytes")}, {"mha_cache_bytes", counter(mha, "bytes")},

@@ -62,6 +62,13 @@ struct Benchmark {
   nlohmann::json data;        // structured extras for reports
 };
 
+// For derive functions. The earlier record named `name` that was not skipped and whose params
+// hold every key of `match` with the same value; nullptr when there is none.
+const BenchmarkRecord* find_earlier(const std::vector<BenchmarkRecord>& earlier, const std::string& name,
+                                    const nlohmann::json& match);
+// scale * num.samples[i] / den.samples[i], repetition by repetition (the shorter series bounds it).
+std::vector<double> sample_ratios(const BenchmarkRecord& num, const BenchmarkRecord& den, double scale = 1.0);
+
 using SuiteFactory = std::function<std::vector<Benchmark>(const SuiteContext&)>;
 
 struct SuiteInfo {
