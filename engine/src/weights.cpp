@@ -215,7 +215,6 @@ uint64_t name_hash(const std::string& s) {
   return h;
 }
 
-
 int64_t numel(const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;

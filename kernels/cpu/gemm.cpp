@@ -31,7 +31,10 @@ std::atomic<int64_t> g_small_m_limit{32};
 // own/BLAS: 1.09/1.56 ms at m = 64, 1.95/2.95 at m = 128, 4.46/3.64 at m = 256).
 constexpr int64_t kPanelOwnMaxM = 128;
 
-int64_t own_max_m(const WeightView& w);
+// The largest m kAuto gives the own kernel for this view's layout.
+int64_t own_max_m(const WeightView& w) {
+  return w.layout == WeightLayout::kPanel16 ? kPanelOwnMaxM : g_small_m_limit.load(std::memory_order_relaxed);
+}
 
 void check_view(const WeightView& w, const char* who) {
   if (w.dtype != DType::kF32 && w.dtype != DType::kBF16)
@@ -398,10 +401,7 @@ void panel_rows(const float* x, int64_t m, int64_t ldx, const WeightView& w, int
     for (int64_t i0 = 0; i0 < m; i0 += mr_max) {
       const int64_t mr = std::min(mr_max, m - i0);
       // A short last group of panels runs as single panels.
-      const PanelTileFn f = npan != np ? nullptr
-                            : np == 4    ? kTilesNp4[size_t(mr - 1)]
-                            : np == 2    ? kTilesNp2[size_t(mr - 1)]
-                                         : kTilesNp1[size_t(mr - 1)];
+      const PanelTileFn f = npan != np ? nullptr : np == 4 ? kTilesNp4[size_t(mr - 1)] : kTilesNp2[size_t(mr - 1)];
       if (f) {
         f(x + i0 * ldx, ldx, base + pp * w.ld, w.ld, w.k, y + i0 * ldy + 16 * pp, ldy, ncols, acc);
         continue;
@@ -414,10 +414,8 @@ void panel_rows(const float* x, int64_t m, int64_t ldx, const WeightView& w, int
 #else
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 16 * p0; j < std::min(w.n, 16 * p1); ++j) {
-      const uint16_t* pan = base + (j / 16) * w.ld;
       float s = 0;
-      for (int64_t kk = 0; kk < w.k; ++kk)
-        s += x[i * ldx + kk] * bf16::to_float(pan[(kk / 2) * 32 + (j % 16) * 2 + (kk % 2)]);
+      for (int64_t kk = 0; kk < w.k; ++kk) s += x[i * ldx + kk] * bf16::to_float(panel16_at(base, w.k, j, kk));
       y[i * ldy + j] = acc ? y[i * ldy + j] + s : s;
     }
 #endif
@@ -442,7 +440,7 @@ void widen_panels_t(const WeightView& w, int64_t p0, int64_t p1, float* out, int
                        _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(pan + kp * 32), 16)));
 #else
     for (int64_t c = 0; c < w.k; ++c)
-      for (int64_t j = 0; j < 16; ++j) o[c * ldo + j] = bf16::to_float(pan[(c / 2) * 32 + j * 2 + (c % 2)]);
+      for (int64_t j = 0; j < 16; ++j) o[c * ldo + j] = bf16::to_float(panel16_at(pan, w.k, j, c));
 #endif
   }
 }
@@ -528,11 +526,6 @@ void gemm_xwt_grouped(const GemmProblem* problems, int64_t count) {
 }
 
 int64_t gemm_small_m_limit() { return g_small_m_limit.load(std::memory_order_relaxed); }
-namespace {
-int64_t own_max_m(const WeightView& w) {
-  return w.layout == WeightLayout::kPanel16 ? kPanelOwnMaxM : gemm_small_m_limit();
-}
-}  // namespace
 void set_gemm_small_m_limit(int64_t m) { g_small_m_limit.store(m, std::memory_order_relaxed); }
 
 void gemm_xwt(const float* x, int64_t m, int64_t ldx, const WeightView& w, float* y, int64_t ldy,
