@@ -6,15 +6,8 @@
 
 #include <omp.h>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-// GCC 12's AVX-512 headers seed masked intrinsics with _mm*_undefined_*(), which -O3 reports as
-// "may be used uninitialized" (a false positive in the header, not in this code).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
 #include "attention_internal.h"
+#include "simd.h"
 
 namespace dsbench::kernels::detail {
 

@@ -12,13 +12,8 @@
 #include <cmath>
 #include <type_traits>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
 #include "attention_internal.h"
+#include "simd.h"
 
 namespace dsbench::kernels {
 

@@ -16,9 +16,7 @@
 #include <stdexcept>
 #include <vector>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
+#include "simd.h"
 
 namespace dsbench::kernels {
 namespace {
