@@ -422,11 +422,11 @@ void panel_rows(const float* x, int64_t m, int64_t ldx, const WeightView& w, int
 // Panels [p0, p1) widened to fp32 as W^T: out[c][16*(p - p0) + j] = W[16p + j][c], row stride ldo.
 void widen_panels_t(const WeightView& w, int64_t p0, int64_t p1, float* out, int64_t ldo) {
   const uint16_t* base = static_cast<const uint16_t*>(w.data);
-  const int64_t kp = w.k / 2;
   for (int64_t p = p0; p < p1; ++p) {
     const uint16_t* pan = base + p * w.ld;
     float* o = out + 16 * (p - p0);
 #if defined(__AVX512F__)
+    const int64_t kp = w.k / 2;
     const __m512i hi = _mm512_set1_epi32(int(0xFFFF0000u));
     for (int64_t q = 0; q < kp; ++q) {
       const __m512i v = _mm512_loadu_si512(pan + q * 32);
