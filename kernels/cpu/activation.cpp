@@ -19,15 +19,40 @@ void silu_mul(const float* gate_up, int64_t rows, int64_t inter, int64_t ld, flo
 
 float softmax_inplace(float* x, int64_t n) {
   float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
   for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  // The vectorisable exp: prefill applies this to every causal score, where a scalar std::exp
+  // cost more than the attention GEMMs.
   float s = 0;
+#pragma omp simd reduction(+ : s)
   for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
+    x[i] = detail::exp_neg(x[i] - mx);
     s += x[i];
   }
   const float inv = 1.0f / s;
+#pragma omp simd
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
   return mx;
+}
+
+float online_softmax_row(float* s, int64_t n, int64_t valid, float* m, float* l) {
+  valid = valid < 0 ? 0 : (valid > n ? n : valid);
+  for (int64_t i = valid; i < n; ++i) s[i] = 0.0f;
+  if (valid == 0) return 1.0f;  // nothing new for this row: the state stays as it is
+  float mx = *m;
+#pragma omp simd reduction(max : mx)
+  for (int64_t i = 0; i < valid; ++i) mx = s[i] > mx ? s[i] : mx;
+  // No tile yet (m = -inf): the accumulator is still zero, so its scale does not matter.
+  const float alpha = *m == -INFINITY ? 0.0f : detail::exp_neg(*m - mx);
+  float sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < valid; ++i) {
+    s[i] = detail::exp_neg(s[i] - mx);
+    sum += s[i];
+  }
+  *l = *l * alpha + sum;
+  *m = mx;
+  return alpha;
 }
 
 }  // namespace dsbench::kernels

@@ -193,3 +193,28 @@ TEST(Activation, SiluMulAndSoftmax) {
   EXPECT_NEAR(s[0] + s[1] + s[2], 1.0, 1e-6);
   EXPECT_NEAR(s[0], s[1], 1e-7);
 }
+
+// Two tiles through the online softmax equal one softmax over the valid scores; masked entries
+// (past `valid`) become 0 and a tile with nothing valid leaves the state alone.
+TEST(Activation, OnlineSoftmaxRowMatchesOneShot) {
+  std::vector<float> all = {0.5f, -1.0f, 3.0f, 2.0f, -4.0f, 7.0f, 1.0f};  // 7 valid of 8 keys
+  std::vector<float> want = all;
+  softmax_inplace(want.data(), 7);
+  float m = -INFINITY, l = 0;
+  std::vector<float> t1(all.begin(), all.begin() + 4), t2 = {-4.0f, 7.0f, 1.0f, 100.0f};
+  EXPECT_EQ(online_softmax_row(t1.data(), 4, 4, &m, &l), 0.0f);  // first tile: nothing to rescale
+  EXPECT_EQ(m, 3.0f);
+  const float alpha = online_softmax_row(t2.data(), 4, 3, &m, &l);
+  EXPECT_EQ(m, 7.0f);
+  EXPECT_NEAR(alpha, std::exp(3.0 - 7.0), 1e-7);
+  EXPECT_EQ(t2[3], 0.0f);  // past the causal limit
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(t1[size_t(i)] * alpha / l, want[size_t(i)], 1e-6) << i;
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(t2[size_t(i)] / l, want[size_t(4 + i)], 1e-6) << i;
+  std::vector<float> t3 = {5.0f, 6.0f};
+  const float m0 = m, l0 = l;
+  EXPECT_EQ(online_softmax_row(t3.data(), 2, -3, &m, &l), 1.0f);
+  EXPECT_EQ(m, m0);
+  EXPECT_EQ(l, l0);
+  EXPECT_EQ(t3[0], 0.0f);
+  EXPECT_EQ(t3[1], 0.0f);
+}
