@@ -60,18 +60,24 @@ void prefill_attention(const LayerWeights& w, int64_t layer, const Dims& d, KvCa
   const float* R = s.rows.data();
   const bool mla = cache.mode() != AttentionMode::kMhaCache;
   const int64_t ldb = d.nh * (d.dn + d.dv);
+  // Per head h: K_h rows [nope | rope] (qk wide, like the q rows: one GEMM for the scores) and V_h.
+  // MLA: K_nope and V from the decompression, k_pe (shared by the heads) from the cache rows,
+  // gathered into kc [heads][Lc][qk]. MHA: the cached K and V as they are.
   if (mla) {
     s.kvb.resize(size_t(Lc * ldb));
     kernels::gemm_xwt(R, Lc, re, w.kv_b.view(), s.kvb.data(), ldb);
+    s.kc.resize(size_t(d.nh * Lc * d.qk));
+#pragma omp parallel for schedule(static) if (Lc * d.nh * d.qk >= (int64_t(1) << 16))
+    for (int64_t j = 0; j < Lc; ++j)
+      for (int64_t h = 0; h < d.nh; ++h) {
+        float* k = s.kc.data() + (h * Lc + j) * d.qk;
+        std::memcpy(k, s.kvb.data() + j * ldb + h * (d.dn + d.dv), size_t(d.dn) * 4);
+        std::memcpy(k + d.dn, R + j * re + d.kvl, size_t(d.dr) * 4);
+      }
   }
-  // Per head h, scores = scale * (Qa Ka^T + Qb Kb^T) and V:
-  //  MLA: Qa = q_nope, Ka = K_nope (kvb), Qb = q_pe, Kb = k_pe (shared by the heads, in the cache row);
-  //  MHA: Qa = q, Ka = the cached K (nope and rope together), no second term.
-  const int64_t da = mla ? d.dn : d.qk, db = mla ? d.dr : 0, ldq = d.nh * d.qk, ldo = d.nh * d.dv;
-  const int64_t ldka = mla ? ldb : re, ldv = mla ? ldb : re;
-  auto ka_of = [&](int64_t h) { return mla ? s.kvb.data() + h * (d.dn + d.dv) : R + h * d.qk; };
+  const int64_t ldq = d.nh * d.qk, ldo = d.nh * d.dv, ldk = mla ? d.qk : re, ldv = mla ? ldb : re;
+  auto k_of = [&](int64_t h) { return mla ? s.kc.data() + h * Lc * d.qk : R + h * d.qk; };
   auto v_of = [&](int64_t h) { return mla ? s.kvb.data() + h * (d.dn + d.dv) + d.dn : R + d.nh * d.qk + h * d.dv; };
-  const float* kb = R + d.kvl;  // k_pe of each cached row (MLA)
   const int64_t qblocks = (n + kPrefillQ - 1) / kPrefillQ, items = d.nh * qblocks;
   kernels::blas_single_threaded();
 #pragma omp parallel if (items > 1 && n * Lc * d.nh >= 4096)
@@ -80,8 +86,8 @@ void prefill_attention(const LayerWeights& w, int64_t layer, const Dims& d, KvCa
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < items; ++it) {
       const int64_t h = it % d.nh, i0 = (it / d.nh) * kPrefillQ, nq = std::min(kPrefillQ, n - i0);
-      const float* qa = q + i0 * ldq + h * d.qk;
-      const float* ka = ka_of(h);
+      const float* qh = q + i0 * ldq + h * d.qk;
+      const float* kh = k_of(h);
       const float* vh = v_of(h);
       std::fill(m.begin(), m.end(), -INFINITY);
       std::fill(l.begin(), l.end(), 0.0f);
@@ -89,11 +95,8 @@ void prefill_attention(const LayerWeights& w, int64_t layer, const Dims& d, KvCa
       const int64_t keys = start + i0 + nq;  // the last query row sees keys [0, keys)
       for (int64_t j0 = 0; j0 < keys; j0 += kPrefillKv) {
         const int64_t nk = std::min(kPrefillKv, keys - j0);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(nq), int(nk), int(da), scale, qa, int(ldq),
-                    ka + j0 * ldka, int(ldka), 0.0f, S.data(), int(nk));
-        if (db > 0)
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(nq), int(nk), int(db), scale, qa + d.dn,
-                      int(ldq), kb + j0 * re, int(re), 1.0f, S.data(), int(nk));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(nq), int(nk), int(d.qk), scale, qh, int(ldq),
+                    kh + j0 * ldk, int(ldk), 0.0f, S.data(), int(nk));
         for (int64_t i = 0; i < nq; ++i) {
           // Query row i (position start + i0 + i) sees keys up to its own position.
           const int64_t valid = start + i0 + i + 1 - j0;

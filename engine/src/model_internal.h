@@ -19,7 +19,7 @@ struct TokenMeta {
 };
 
 struct AttnScratch {
-  std::vector<float> qa, q, kva, kvb, attn, qn, qp, ol, out, rows;
+  std::vector<float> qa, q, kva, kvb, kc, attn, qn, qp, ol, out, rows;
   std::vector<int32_t> table, lens, seqs;
   std::vector<kernels::GemmProblem> probs;
 };
