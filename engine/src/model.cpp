@@ -105,8 +105,7 @@ void rms_norm_rows(const float* x, int64_t rows, int64_t dim, int64_t ldx, const
 }
 }  // namespace detail
 
-namespace {
-kernels::GateConfig gate_config(const ModelConfig& c) {
+kernels::GateConfig moe_gate_config(const ModelConfig& c) {
   kernels::GateConfig g;
   g.n_experts = int(c.n_routed_experts);
   g.top_k = int(c.num_experts_per_tok);
@@ -121,6 +120,7 @@ kernels::GateConfig gate_config(const ModelConfig& c) {
   return g;
 }
 
+namespace {
 // x += down(silu(gate(h)) * up(h)) for m rows.
 void run_mlp(const Expert& e, const float* h, int64_t m, int64_t H, std::vector<float>& gu,
              std::vector<float>& act, float* out, bool accumulate) {
@@ -177,7 +177,7 @@ void Model::forward(const std::vector<SeqInput>& batch, KvCache& cache, std::vec
   }
   double cache_read = 0;
   int64_t expert_calls = 0;
-  const auto gcfg = gate_config(cfg_);
+  const auto gcfg = moe_gate_config(cfg_);
   for (size_t l = 0; l < w_.layers.size(); ++l) {
     const LayerWeights& lw = w_.layers[l];
     {

@@ -10,6 +10,7 @@
 #include "dsbench/config.h"
 #include "dsbench/kernels/dtype.h"
 #include "dsbench/kernels/gemm.h"
+#include "dsbench/kernels/moe_gate.h"
 
 namespace dsbench::engine {
 
@@ -122,6 +123,9 @@ class Model {
   // Weights every decode step reads regardless of routing (all but routed experts, embedding).
   double fixed_weight_bytes() const;
   double expert_bytes() const;  // one routed expert
+  // RoPE inverse frequencies (YaRN-blended, [rope/2]) and the softmax scale attention uses.
+  const std::vector<float>& rope_inv_freq() const { return inv_freq_; }
+  float softmax_scale() const { return softmax_scale_; }
 
   // Runs the batch: appends each input's tokens to its cache sequence, writes their K/V rows,
   // attends causally, and writes logits [count(want_logits), vocab] in input order.
@@ -136,6 +140,9 @@ class Model {
   float softmax_scale_ = 1.0f;
   std::unique_ptr<Scratch> s_;
 };
+
+// The routing gate of a config's MoE layers (DeepSeek-V3: sigmoid, noaux_tc, routed scaling).
+kernels::GateConfig moe_gate_config(const ModelConfig& cfg);
 
 // Bytes of weights a config would need in `storage` (to refuse models that cannot fit).
 double estimate_weight_bytes(const ModelConfig& cfg, kernels::DType storage);
