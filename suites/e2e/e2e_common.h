@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,11 @@ std::vector<engine::AttentionMode> modes_option(const nlohmann::json& options);
 std::vector<int32_t> prefill_sequences(engine::Model& m, engine::KvCache& cache,
                                        const std::vector<int32_t>& seqs, int64_t context, int64_t chunk,
                                        uint64_t seed);
+// The same over any engine's forward (the CPU model with its cache, or the device engine).
+using ForwardFn = std::function<void(const std::vector<engine::SeqInput>&, std::vector<float>&)>;
+std::vector<int32_t> prefill_sequences(const ForwardFn& forward, int64_t vocab,
+                                       const std::vector<int32_t>& seqs, int64_t context, int64_t chunk,
+                                       uint64_t seed);
 
 std::vector<Benchmark> decode_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
 Benchmark trace_overhead_benchmark(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
@@ -44,5 +50,7 @@ std::vector<Benchmark> prefill_benchmarks(const SuiteContext& ctx, std::shared_p
 std::vector<Benchmark> offline_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
 std::vector<Benchmark> capacity_benchmarks(const SuiteContext& ctx);
 std::vector<Benchmark> gemm_benchmarks(const SuiteContext& ctx);
+// Under --device cuda: decode and prefill of the device engine (skipped without a device).
+std::vector<Benchmark> cuda_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
 
 }  // namespace dsbench::suites::e2e

@@ -1,5 +1,6 @@
 // The e2e suite: the engine end to end on the CPU (prefill and decode throughput, offline serving
-// latency percentiles, KV bytes per token and concurrency at a fixed budget per attention mode).
+// latency percentiles, KV bytes per token and concurrency at a fixed budget per attention mode),
+// and under --device cuda the device engine's decode and prefill (e2e_cuda.cpp).
 #include <algorithm>
 #include <random>
 
@@ -52,11 +53,18 @@ std::vector<engine::AttentionMode> modes_option(const nlohmann::json& options) {
 std::vector<int32_t> prefill_sequences(engine::Model& m, engine::KvCache& cache,
                                        const std::vector<int32_t>& seqs, int64_t context, int64_t chunk,
                                        uint64_t seed) {
+  return prefill_sequences([&](const std::vector<engine::SeqInput>& in, std::vector<float>& lg) { m.forward(in, cache, lg); },
+                           m.vocab(), seqs, context, chunk, seed);
+}
+
+std::vector<int32_t> prefill_sequences(const ForwardFn& forward, int64_t vocab,
+                                       const std::vector<int32_t>& seqs, int64_t context, int64_t chunk,
+                                       uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<std::vector<int32_t>> prompts(seqs.size());
   for (auto& p : prompts) {
     p.resize(size_t(context));
-    for (auto& t : p) t = int32_t(rng() % uint64_t(m.vocab()));
+    for (auto& t : p) t = int32_t(rng() % uint64_t(vocab));
   }
   std::vector<int32_t> next(seqs.size(), 0);
   std::vector<int64_t> done(seqs.size(), 0);
@@ -74,14 +82,14 @@ std::vector<int32_t> prefill_sequences(engine::Model& m, engine::KvCache& cache,
       owner.push_back(j);
       rows += n;
     }
-    m.forward(batch, cache, logits);
+    forward(batch, logits);
     int64_t li = 0;
     for (size_t b = 0; b < batch.size(); ++b) {
       const size_t j = owner[b];
       done[j] += batch[b].n;
       if (batch[b].want_logits) {
-        const float* l = logits.data() + li * m.vocab();
-        next[j] = int32_t(std::max_element(l, l + m.vocab()) - l);
+        const float* l = logits.data() + li * vocab;
+        next[j] = int32_t(std::max_element(l, l + vocab) - l);
         ++li;
       }
     }
@@ -103,6 +111,10 @@ std::vector<Benchmark> make_suite(const SuiteContext& ctx) {
   out.push_back(trace_overhead_benchmark(ctx, holder));
   for (auto* f : {&capacity_benchmarks, &gemm_benchmarks}) {
     auto v = (*f)(ctx);
+    out.insert(out.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
+  }
+  if (ctx.device == "cuda") {
+    auto v = cuda_benchmarks(ctx, holder);
     out.insert(out.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
   }
   return out;
