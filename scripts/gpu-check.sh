@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One prepared check for a machine with an NVIDIA GPU, under 8 minutes: builds for the local GPU,
 # runs the CUDA and trace tests, times MLA-absorbed decode at FlashMLA shapes (b=128, s_k 4K/16K,
-# h_q 16/128, bf16), the MoE gate and an e2e decode batch, captures one trace, prints a table and
-# writes everything under $OUT (default build-gpu/check). Usage: scripts/gpu-check.sh
+# h_q 16/128, bf16), the MoE gate and the device engine's e2e decode and prefill, captures one
+# trace, prints a table and writes everything under $OUT (default build-gpu/check).
+# Usage: scripts/gpu-check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,9 +48,11 @@ timeout 120 "$exe" run --suite moe_routing --model deepseek-v3 --device cuda \
   --filter 'router/gate\{.*"device":"cuda"' --repetitions 5 --min-time 0.05 --quiet \
   --trace "$DEST/gpu.trace.json" --out "$DEST/moe_gate.json" || echo "MoE gate run failed"
 
-step "e2e decode batch"
-timeout 180 "$exe" run --suite e2e --model dsv3-tiny --quick --filter 'decode' \
-  --repetitions 3 --quiet --out "$DEST/e2e_decode.json" || echo "e2e decode run failed"
+step "e2e decode batch on the GPU (device engine)"
+# The device engine's decode steps (batch 1 and 4) and a 128-token prefill, dsv3-tiny, bf16.
+timeout 180 "$exe" run --suite e2e --model dsv3-tiny --device cuda --quick \
+  --filter 'e2e/(decode|prefill)\{.*"device":"cuda"' --quiet --out "$DEST/e2e_decode.json" ||
+  echo "e2e decode run failed"
 
 step "summary"
 summary_py='
@@ -72,7 +75,7 @@ for f in ("mla_absorbed.json", "moe_gate.json", "e2e_decode.json"):
             rows.append({
                 "suite": s["name"], "name": b["name"],
                 "params": {k: v for k, v in b["params"].items()
-                           if k in ("batch", "context", "heads", "tokens", "experts")},
+                           if k in ("batch", "context", "heads", "tokens", "experts", "prompt")},
                 "median_us": b["stats"].get("median", 0) * (1e6 if b.get("unit", "s") == "s" else 1)
                              if not b.get("skipped") else None,
                 "unit": b.get("unit", "s"),
