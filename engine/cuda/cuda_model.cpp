@@ -88,7 +88,9 @@ DevLinear upload_rows(const std::vector<const Linear*>& parts, const std::string
   return d;
 }
 
-DevLinear upload_rows(const Linear& l, const std::string& what) { return upload_rows({&l}, what); }
+DevLinear upload_rows(const Linear& l, const std::string& what) {
+  return upload_rows({&l}, what);
+}
 
 kc::DeviceBuffer upload_vec(const std::vector<float>& v, int64_t expect, const std::string& what) {
   if (int64_t(v.size()) != expect)
@@ -102,13 +104,13 @@ struct DevLayer {
   bool q_lora = true;
   DevLinear q_a, q_b, q, kv_a, kv_b, o;
   bool moe = false;
-  DevLinear dense_gu, dense_down;           // dense layers
-  kc::DeviceBuffer router, router_bias;     // fp32 [experts, hidden], [experts] (may be empty)
+  DevLinear dense_gu, dense_down;        // dense layers
+  kc::DeviceBuffer router, router_bias;  // fp32 [experts, hidden], [experts] (may be empty)
   bool shared = false;
   DevLinear shared_gu, shared_down;
-  DevLinear experts_gu, experts_down;       // stacked: [E * 2 * inter, hidden], [E * hidden, inter]
+  DevLinear experts_gu, experts_down;  // stacked: [E * 2 * inter, hidden], [E * hidden, inter]
   int64_t expert_inter = 0;
-  kc::MoePermutationDevice perm;            // this layer's routing of the current forward
+  kc::MoePermutationDevice perm;  // this layer's routing of the current forward
 };
 
 struct SeqState {
@@ -152,8 +154,8 @@ struct CudaModel::Impl {
   cublasHandle_t blas = nullptr;
   kc::Workspace gemm_ws, mla_ws;
   // Activations, grown at the start of a forward while the stream is idle.
-  kc::DeviceBuffer meta, x, h, qa, q, q16, kva, qlat, qlat16, ol, ol16, attn, gu, act, router_logits,
-      ids, wts, xs, ys, h16, last, logits;
+  kc::DeviceBuffer meta, x, h, qa, q, q16, kva, qlat, qlat16, ol, ol16, attn, gu, act,
+      router_logits, ids, wts, xs, ys, h16, last, logits;
 
   ~Impl() {
     if (stream) cudaStreamSynchronize(stream);
@@ -249,8 +251,8 @@ CudaModel::CudaModel(const Model& cpu, CudaModelOptions opts) {
     L.kv_a_norm = upload_vec(lw.kv_a_norm, m.kvl, at + "kv_a_layernorm");
     L.kv_b = upload_rows(lw.kv_b, at + "kv_b_proj");
     L.o = upload_rows(lw.o, at + "o_proj");
-    m.weight_bytes += L.q_a.bytes() + L.q_b.bytes() + L.q.bytes() + L.kv_a.bytes() + L.kv_b.bytes() +
-                      L.o.bytes();
+    m.weight_bytes +=
+        L.q_a.bytes() + L.q_b.bytes() + L.q.bytes() + L.kv_a.bytes() + L.kv_b.bytes() + L.o.bytes();
     L.moe = lw.moe;
     if (!lw.moe) {
       L.dense_gu = upload_rows(lw.dense.gate_up, at + "mlp.gate_proj/up_proj");
@@ -262,7 +264,8 @@ CudaModel::CudaModel(const Model& cpu, CudaModelOptions opts) {
     } else {
       const int64_t E = c.n_routed_experts;
       L.router = upload_vec(lw.router, E * m.H, at + "mlp.gate");
-      if (!lw.router_bias.empty()) L.router_bias = upload_vec(lw.router_bias, E, at + "e_score_correction_bias");
+      if (!lw.router_bias.empty())
+        L.router_bias = upload_vec(lw.router_bias, E, at + "e_score_correction_bias");
       L.shared = c.n_shared_experts > 0;
       if (L.shared) {
         L.shared_gu = upload_rows(lw.shared.gate_up, at + "shared_experts.gate_proj/up_proj");
@@ -272,7 +275,8 @@ CudaModel::CudaModel(const Model& cpu, CudaModelOptions opts) {
         m.max_mlp_inter = std::max(m.max_mlp_inter, L.shared_down.k);
         m.weight_bytes += L.shared_gu.bytes() + L.shared_down.bytes();
       }
-      if (int64_t(lw.experts.size()) != E) throw Error("CUDA engine: " + at + "routed expert count");
+      if (int64_t(lw.experts.size()) != E)
+        throw Error("CUDA engine: " + at + "routed expert count");
       std::vector<const Linear*> gus, downs;
       for (const Expert& e : lw.experts) {
         gus.push_back(&e.gate_up);
@@ -285,7 +289,8 @@ CudaModel::CudaModel(const Model& cpu, CudaModelOptions opts) {
           L.experts_down.n != E * m.H || L.experts_down.k != L.expert_inter)
         throw Error("CUDA engine: " + at + "routed expert shapes do not match");
       m.max_expert_inter = std::max(m.max_expert_inter, L.expert_inter);
-      m.weight_bytes += double(lw.router.size()) * 4 + L.experts_gu.bytes() + L.experts_down.bytes();
+      m.weight_bytes +=
+          double(lw.router.size()) * 4 + L.experts_gu.bytes() + L.experts_down.bytes();
     }
     m.layers.push_back(std::move(L));
   }
@@ -299,19 +304,34 @@ CudaModel::CudaModel(const Model& cpu, CudaModelOptions opts) {
   m.pool = kc::DeviceBuffer(pool_bytes);
   kc::memset_device(m.pool.get(), 0, pool_bytes);
   m.free_blocks.resize(size_t(m.num_blocks));
-  for (int64_t b = 0; b < m.num_blocks; ++b) m.free_blocks[size_t(b)] = int32_t(m.num_blocks - 1 - b);
+  for (int64_t b = 0; b < m.num_blocks; ++b)
+    m.free_blocks[size_t(b)] = int32_t(m.num_blocks - 1 - b);
   kc::device_synchronize();
 }
 
 CudaModel::~CudaModel() = default;
 
-const ModelConfig& CudaModel::config() const { return impl_->cfg; }
-int64_t CudaModel::vocab() const { return impl_->V; }
-int64_t CudaModel::free_blocks() const { return int64_t(impl_->free_blocks.size()); }
-int64_t CudaModel::num_blocks() const { return impl_->num_blocks; }
-double CudaModel::weight_bytes() const { return impl_->weight_bytes; }
-double CudaModel::cache_bytes() const { return double(impl_->pool.bytes()); }
-void* CudaModel::stream() const { return impl_->stream; }
+const ModelConfig& CudaModel::config() const {
+  return impl_->cfg;
+}
+int64_t CudaModel::vocab() const {
+  return impl_->V;
+}
+int64_t CudaModel::free_blocks() const {
+  return int64_t(impl_->free_blocks.size());
+}
+int64_t CudaModel::num_blocks() const {
+  return impl_->num_blocks;
+}
+double CudaModel::weight_bytes() const {
+  return impl_->weight_bytes;
+}
+double CudaModel::cache_bytes() const {
+  return double(impl_->pool.bytes());
+}
+void* CudaModel::stream() const {
+  return impl_->stream;
+}
 
 int32_t CudaModel::add_sequence() {
   Impl& m = *impl_;
@@ -358,13 +378,15 @@ void CudaModel::Impl::forward(const std::vector<SeqInput>& batch, std::vector<fl
   int64_t need = 0, T = 0, n_logits = 0;
   for (int64_t i = 0; i < B; ++i) {
     const SeqInput& in = batch[size_t(i)];
-    if (in.n <= 0 || !in.tokens) throw Error("forward: input " + std::to_string(i) + " has no tokens");
+    if (in.n <= 0 || !in.tokens)
+      throw Error("forward: input " + std::to_string(i) + " has no tokens");
     for (int64_t t = 0; t < in.n; ++t)
       if (in.tokens[t] < 0 || in.tokens[t] >= V)
         throw UsageError("token id " + std::to_string(in.tokens[t]) + " out of range [0, " +
                          std::to_string(V) + ")");
     SeqState& s = seq(in.seq, "forward");
-    if (seen[size_t(in.seq)]) throw Error("forward: sequence " + std::to_string(in.seq) + " appears twice in one batch");
+    if (seen[size_t(in.seq)])
+      throw Error("forward: sequence " + std::to_string(in.seq) + " appears twice in one batch");
     seen[size_t(in.seq)] = 1;
     need += (s.len + in.n + bs - 1) / bs - int64_t(s.blocks.size());
     T += in.n;
@@ -400,8 +422,8 @@ void CudaModel::Impl::forward(const std::vector<SeqInput>& batch, std::vector<fl
     return;
   }
 
-  // Per-token and per-input metadata in one upload: ids, pos, slot [T], block table [B, max_blocks],
-  // lens [B], logit rows [n_logits].
+  // Per-token and per-input metadata in one upload: ids, pos, slot [T], block table [B,
+  // max_blocks], lens [B], logit rows [n_logits].
   std::vector<int32_t> hm;
   hm.reserve(size_t(3 * T + B * max_blocks + B + n_logits));
   for (const SeqInput& in : batch)
@@ -413,7 +435,8 @@ void CudaModel::Impl::forward(const std::vector<SeqInput>& batch, std::vector<fl
   const size_t table_at = hm.size();
   for (int64_t i = 0; i < B; ++i) {
     const SeqState& s = seqs[size_t(batch[size_t(i)].seq)];
-    for (int j = 0; j < max_blocks; ++j) hm.push_back(j < int(s.blocks.size()) ? s.blocks[size_t(j)] : 0);
+    for (int j = 0; j < max_blocks; ++j)
+      hm.push_back(j < int(s.blocks.size()) ? s.blocks[size_t(j)] : 0);
   }
   const size_t lens_at = hm.size();
   std::vector<int32_t> lens(static_cast<size_t>(B));
@@ -423,7 +446,8 @@ void CudaModel::Impl::forward(const std::vector<SeqInput>& batch, std::vector<fl
   }
   const size_t rows_at = hm.size();
   for (int64_t i = 0; i < B; ++i)
-    if (batch[size_t(i)].want_logits) hm.push_back(int32_t(first[size_t(i)] + batch[size_t(i)].n - 1));
+    if (batch[size_t(i)].want_logits)
+      hm.push_back(int32_t(first[size_t(i)] + batch[size_t(i)].n - 1));
 
   // Buffers for T tokens (the previous forward ended with a synchronisation: nothing is in flight).
   const int64_t E = cfg.n_routed_experts, K = cfg.num_experts_per_tok;
@@ -467,7 +491,8 @@ void CudaModel::Impl::forward(const std::vector<SeqInput>& batch, std::vector<fl
   const bool flash_decode = all_decode && kvl == kc::kMlaLatentDim && dr == kc::kMlaRopeDim &&
                             opts.cache_dtype == DType::kBF16 && bs % 32 == 0;
   kc::DecodeSchedule sched;
-  if (flash_decode) sched = kc::make_decode_schedule(lens.data(), int(B), kc::mla_decode_ctas_per_split(int(nh)));
+  if (flash_decode)
+    sched = kc::make_decode_schedule(lens.data(), int(B), kc::mla_decode_ctas_per_split(int(nh)));
 
   cuda_ops::embed(embed.buf.get(), embed.dtype, H, d_ids, T, x.as<float>(), stream);
   int64_t expert_calls = 0;
@@ -482,12 +507,14 @@ void CudaModel::Impl::forward(const std::vector<SeqInput>& batch, std::vector<fl
     gemm(hp, T, H, L.kv_a.view(), kva.as<float>(), row, false);
     if (L.q_lora) {
       gemm(hp, T, H, L.q_a.view(), qa.as<float>(), ql, false);
-      cuda_ops::rms_norm(qa.as<float>(), ql, nullptr, T, ql, L.q_a_norm.as<float>(), eps, qa.as<float>(), ql, stream);
+      cuda_ops::rms_norm(qa.as<float>(), ql, nullptr, T, ql, L.q_a_norm.as<float>(), eps,
+                         qa.as<float>(), ql, stream);
       gemm(qa.as<float>(), T, ql, L.q_b.view(), q.as<float>(), nh * qk, false);
     } else {
       gemm(hp, T, H, L.q.view(), q.as<float>(), nh * qk, false);
     }
-    cuda_ops::rms_norm(kva.as<float>(), row, nullptr, T, kvl, L.kv_a_norm.as<float>(), eps, kva.as<float>(), row, stream);
+    cuda_ops::rms_norm(kva.as<float>(), row, nullptr, T, kvl, L.kv_a_norm.as<float>(), eps,
+                       kva.as<float>(), row, stream);
     cuda_ops::RopeArgs ra;
     ra.q = q.as<float>();
     ra.qlat = qlat.as<float>();
@@ -505,8 +532,8 @@ void CudaModel::Impl::forward(const std::vector<SeqInput>& batch, std::vector<fl
 
     // Absorption, per head h (column-major cuBLAS over row-major buffers):
     //   qlat[t, h, :kv_lora] = q_nope[t, h, :] . W_UK_h, W_UK_h = kv_b rows [h*(nope+v), +nope)
-    //   as [nope, kv_lora]; column-major that is C (kv_lora x T) = A (kv_lora x nope) . B (nope x T)
-    //   with A = W_UK_h read as (kv_lora x nope, ld kv_lora) and B = q_nope (ld heads*qk).
+    //   as [nope, kv_lora]; column-major that is C (kv_lora x T) = A (kv_lora x nope) . B (nope x
+    //   T) with A = W_UK_h read as (kv_lora x nope, ld kv_lora) and B = q_nope (ld heads*qk).
     const bool wb16 = L.kv_b.dtype == DType::kBF16;
     const cudaDataType wty = wb16 ? CUDA_R_16BF : CUDA_R_32F;
     const size_t wsz = size_t(kernels::dtype_bytes(L.kv_b.dtype));
@@ -584,8 +611,8 @@ void CudaModel::Impl::forward(const std::vector<SeqInput>& batch, std::vector<fl
                        last.as<float>(), H, stream);
     gemm(last.as<float>(), n_logits, H, lm_head.view(), logits.as<float>(), V, false);
     out.resize(size_t(n_logits * V));
-    DSBENCH_KERNEL_CUDA_CHECK(cudaMemcpyAsync(out.data(), logits.get(), out.size() * 4,
-                                              cudaMemcpyDeviceToHost, stream));
+    DSBENCH_KERNEL_CUDA_CHECK(
+        cudaMemcpyAsync(out.data(), logits.get(), out.size() * 4, cudaMemcpyDeviceToHost, stream));
   } else {
     out.clear();
   }
@@ -640,15 +667,16 @@ void CudaModel::Impl::moe(DevLayer& L, int64_t T, int64_t* expert_calls) {
   float* ysp = ys.as<float>();
   for (int64_t e = 0; e < E; ++e) {
     const int64_t r0 = off[size_t(e)], m = off[size_t(e + 1)] - r0;
-    if (m > 0) gemm(xsp + r0 * H, m, H, L.experts_gu.rows(e * 2 * I, 2 * I), gup + r0 * 2 * I, 2 * I, false);
+    if (m > 0)
+      gemm(xsp + r0 * H, m, H, L.experts_gu.rows(e * 2 * I, 2 * I), gup + r0 * 2 * I, 2 * I, false);
   }
   cuda_ops::silu_mul(gup, DType::kF32, rows, I, actp, DType::kF32, stream);
   for (int64_t e = 0; e < E; ++e) {
     const int64_t r0 = off[size_t(e)], m = off[size_t(e + 1)] - r0;
     if (m > 0) gemm(actp + r0 * I, m, I, L.experts_down.rows(e * H, H), ysp + r0 * H, H, false);
   }
-  cuda_ops::combine_add(L.perm.slot_row.as<int64_t>(), ysp, DType::kF32, wts.as<float>(), T, int(K), H,
-                        xp, stream);
+  cuda_ops::combine_add(L.perm.slot_row.as<int64_t>(), ysp, DType::kF32, wts.as<float>(), T, int(K),
+                        H, xp, stream);
 }
 
 }  // namespace dsbench::engine

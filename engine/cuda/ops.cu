@@ -15,11 +15,15 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ float load(const float* p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float load(const float* p, int64_t i) {
+  return p[i];
+}
 __device__ __forceinline__ float load(const __nv_bfloat16* p, int64_t i) {
   return __bfloat162float(p[i]);
 }
-__device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void store(float* p, int64_t i, float v) {
+  p[i] = v;
+}
 __device__ __forceinline__ void store(__nv_bfloat16* p, int64_t i, float v) {
   p[i] = __float2bfloat16_rn(v);
 }
@@ -52,7 +56,8 @@ __global__ void embed_kernel(const T* __restrict__ table, int64_t hidden,
                              const int32_t* __restrict__ ids, float* __restrict__ x) {
   const int64_t t = blockIdx.x;
   const int64_t src = int64_t(ids[t]) * hidden;
-  for (int64_t c = threadIdx.x; c < hidden; c += blockDim.x) x[t * hidden + c] = load(table, src + c);
+  for (int64_t c = threadIdx.x; c < hidden; c += blockDim.x)
+    x[t * hidden + c] = load(table, src + c);
 }
 
 __global__ void rms_norm_kernel(const float* x, int64_t ldx, const int32_t* __restrict__ rows,
@@ -93,7 +98,8 @@ __global__ void rope_kernel(RopeArgs a) {
 
 template <class T>
 __global__ void cache_write_kernel(const float* __restrict__ kva, int64_t row,
-                                   const int32_t* __restrict__ pos, const int32_t* __restrict__ slot,
+                                   const int32_t* __restrict__ pos,
+                                   const int32_t* __restrict__ slot,
                                    const int32_t* __restrict__ table, int max_blocks,
                                    int block_size, T* __restrict__ pool) {
   const int64_t t = blockIdx.x;
@@ -138,14 +144,13 @@ __global__ void combine_add_kernel(const int64_t* __restrict__ slot_row, const T
 constexpr int kAttnWarps = 4;
 
 template <class T, int kPerLane>
-__global__ void __launch_bounds__(kAttnWarps * 32)
-    latent_attention_kernel(LatentAttentionArgs a) {
+__global__ void __launch_bounds__(kAttnWarps * 32) latent_attention_kernel(LatentAttentionArgs a) {
   extern __shared__ float smem[];
   const int row = a.kv_lora + a.rope;
-  float* qs = smem;                            // [row]
-  float* wm = qs + row;                        // [kAttnWarps] running max per warp
-  float* wl = wm + kAttnWarps;                 // [kAttnWarps] running sum per warp
-  float* wacc = wl + kAttnWarps;               // [kAttnWarps, kv_lora]
+  float* qs = smem;               // [row]
+  float* wm = qs + row;           // [kAttnWarps] running max per warp
+  float* wl = wm + kAttnWarps;    // [kAttnWarps] running sum per warp
+  float* wacc = wl + kAttnWarps;  // [kAttnWarps, kv_lora]
   const int64_t t = blockIdx.x / a.heads;
   const int h = int(blockIdx.x % a.heads);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -233,13 +238,15 @@ void embed(const void* table, DType dt, int64_t hidden, const int32_t* ids, int6
   if (dt == DType::kF32)
     embed_kernel<<<grid, kThreads, 0, s>>>(static_cast<const float*>(table), hidden, ids, x);
   else
-    embed_kernel<<<grid, kThreads, 0, s>>>(static_cast<const __nv_bfloat16*>(table), hidden, ids, x);
+    embed_kernel<<<grid, kThreads, 0, s>>>(static_cast<const __nv_bfloat16*>(table), hidden, ids,
+                                           x);
   DSBENCH_KERNEL_LAUNCH_CHECK();
 }
 
 void rms_norm(const float* x, int64_t ldx, const int32_t* rows, int64_t n_rows, int64_t dim,
               const float* w, float eps, float* y, int64_t ldy, cudaStream_t s) {
-  rms_norm_kernel<<<grid_of(n_rows, "rms_norm"), kThreads, 0, s>>>(x, ldx, rows, dim, w, eps, y, ldy);
+  rms_norm_kernel<<<grid_of(n_rows, "rms_norm"), kThreads, 0, s>>>(x, ldx, rows, dim, w, eps, y,
+                                                                   ldy);
   DSBENCH_KERNEL_LAUNCH_CHECK();
 }
 
@@ -305,8 +312,10 @@ void latent_attention(const LatentAttentionArgs& a, cudaStream_t s) {
                                 std::to_string(a.kv_lora) + ", rope " + std::to_string(a.rope) +
                                 ", heads " + std::to_string(a.heads) + ")");
   check_dtype(a.dtype, "cache dtype");
-  if (a.dtype == DType::kF32) launch_latent<float>(a, s);
-  else launch_latent<__nv_bfloat16>(a, s);
+  if (a.dtype == DType::kF32)
+    launch_latent<float>(a, s);
+  else
+    launch_latent<__nv_bfloat16>(a, s);
 }
 
 }  // namespace dsbench::engine::cuda_ops

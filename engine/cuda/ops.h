@@ -24,13 +24,14 @@ void rms_norm(const float* x, int64_t ldx, const int32_t* rows, int64_t n_rows, 
 
 // RoPE on interleaved pairs at each token's position (angles in double, as the CPU does):
 // q_pe of every head (q [T, heads * qk], q_pe at h * qk + nope) is rotated into the absorbed
-// query's rope part (qlat [T, heads, row], at kv_lora), and k_pe (kva [T, row], at kv_lora) in place.
+// query's rope part (qlat [T, heads, row], at kv_lora), and k_pe (kva [T, row], at kv_lora) in
+// place.
 struct RopeArgs {
   const float* q = nullptr;
   float* qlat = nullptr;
   float* kva = nullptr;
-  const int32_t* pos = nullptr;       // [T]
-  const float* inv_freq = nullptr;    // [rope / 2]
+  const int32_t* pos = nullptr;     // [T]
+  const float* inv_freq = nullptr;  // [rope / 2]
   int64_t tokens = 0;
   int heads = 0, nope = 0, rope = 0, kv_lora = 0;
 };
@@ -55,17 +56,17 @@ void combine_add(const int64_t* slot_row, const void* eo, DType dt, const float*
 // slot[t]), rows [c_KV (kv_lora) | k_pe (rope)] of a paged pool. out[t, h, :] = softmax(scale *
 // q[t, h, :] . row) . c_KV, fp32 accumulation.
 struct LatentAttentionArgs {
-  const float* q = nullptr;           // [T, heads, kv_lora + rope] (absorbed)
-  const void* pool = nullptr;         // this layer's [blocks, block_size, kv_lora + rope]
+  const float* q = nullptr;    // [T, heads, kv_lora + rope] (absorbed)
+  const void* pool = nullptr;  // this layer's [blocks, block_size, kv_lora + rope]
   DType dtype = DType::kBF16;
   const int32_t* block_table = nullptr;  // [inputs, max_blocks]
   int max_blocks = 0, block_size = 0;
-  const int32_t* pos = nullptr;       // [T]
-  const int32_t* slot = nullptr;      // [T]
+  const int32_t* pos = nullptr;   // [T]
+  const int32_t* slot = nullptr;  // [T]
   int64_t tokens = 0;
   int heads = 0, kv_lora = 0, rope = 0;
   float scale = 1.0f;
-  float* out = nullptr;               // [T, heads, kv_lora]
+  float* out = nullptr;  // [T, heads, kv_lora]
 };
 void latent_attention(const LatentAttentionArgs& a, cudaStream_t s);
 

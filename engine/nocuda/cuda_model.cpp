@@ -6,7 +6,9 @@
 
 namespace dsbench::engine {
 namespace {
-[[noreturn]] void no_cuda() { throw std::runtime_error("CUDA engine: built without CUDA"); }
+[[noreturn]] void no_cuda() {
+  throw std::runtime_error("CUDA engine: built without CUDA");
+}
 }  // namespace
 
 struct CudaModel::Impl {};
@@ -16,16 +18,38 @@ CudaModel::CudaModel(const Model& cpu, CudaModelOptions opts) {
   no_cuda();
 }
 CudaModel::~CudaModel() = default;
-const ModelConfig& CudaModel::config() const { no_cuda(); }
-int64_t CudaModel::vocab() const { no_cuda(); }
-int32_t CudaModel::add_sequence() { no_cuda(); }
-void CudaModel::free_sequence(int32_t) { no_cuda(); }
-int64_t CudaModel::seq_len(int32_t) const { no_cuda(); }
-int64_t CudaModel::free_blocks() const { no_cuda(); }
-int64_t CudaModel::num_blocks() const { no_cuda(); }
-double CudaModel::weight_bytes() const { no_cuda(); }
-double CudaModel::cache_bytes() const { no_cuda(); }
-void* CudaModel::stream() const { no_cuda(); }
-void CudaModel::forward(const std::vector<SeqInput>&, std::vector<float>&, ForwardStats*) { no_cuda(); }
+const ModelConfig& CudaModel::config() const {
+  no_cuda();
+}
+int64_t CudaModel::vocab() const {
+  no_cuda();
+}
+int32_t CudaModel::add_sequence() {
+  no_cuda();
+}
+void CudaModel::free_sequence(int32_t) {
+  no_cuda();
+}
+int64_t CudaModel::seq_len(int32_t) const {
+  no_cuda();
+}
+int64_t CudaModel::free_blocks() const {
+  no_cuda();
+}
+int64_t CudaModel::num_blocks() const {
+  no_cuda();
+}
+double CudaModel::weight_bytes() const {
+  no_cuda();
+}
+double CudaModel::cache_bytes() const {
+  no_cuda();
+}
+void* CudaModel::stream() const {
+  no_cuda();
+}
+void CudaModel::forward(const std::vector<SeqInput>&, std::vector<float>&, ForwardStats*) {
+  no_cuda();
+}
 
 }  // namespace dsbench::engine

@@ -24,25 +24,31 @@ engine::CudaModelOptions device_cache(int64_t seqs, int64_t tokens) {
 }
 
 ForwardFn forward_of(engine::CudaModel& gpu) {
-  return [&gpu](const std::vector<engine::SeqInput>& in, std::vector<float>& lg) { gpu.forward(in, lg); };
+  return [&gpu](const std::vector<engine::SeqInput>& in, std::vector<float>& lg) {
+    gpu.forward(in, lg);
+  };
 }
 }  // namespace
 
 std::vector<Benchmark> cuda_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h) {
   const std::string skip = engine_skip_reason(ctx.model);
-  const auto batches = int_list_option(ctx.options, "cuda_batches",
-                                       ctx.quick ? std::vector<int64_t>{1, 4} : std::vector<int64_t>{1, 4, 16, 64, 256});
-  const int64_t context = int_list_option(ctx.options, "decode_context", {ctx.quick ? 16 : 128}).at(0);
+  const auto batches = int_list_option(
+      ctx.options, "cuda_batches",
+      ctx.quick ? std::vector<int64_t>{1, 4} : std::vector<int64_t>{1, 4, 16, 64, 256});
+  const int64_t context =
+      int_list_option(ctx.options, "decode_context", {ctx.quick ? 16 : 128}).at(0);
   const int64_t steps = int_list_option(ctx.options, "decode_steps", {ctx.quick ? 4 : 24}).at(0);
-  const auto lengths = int_list_option(ctx.options, "prompt_lengths",
-                                       ctx.quick ? std::vector<int64_t>{128} : std::vector<int64_t>{128, 512, 2048, 8192});
+  const auto lengths = int_list_option(
+      ctx.options, "prompt_lengths",
+      ctx.quick ? std::vector<int64_t>{128} : std::vector<int64_t>{128, 512, 2048, 8192});
   const int64_t chunk = int_list_option(ctx.options, "prefill_chunk", {512}).at(0);
   const double peak_bw = peak_bandwidth_gbps(ctx.host, "cuda");
   std::vector<Benchmark> out;
 
   for (int64_t batch : batches) {
-    Benchmark b = cuda_benchmark(ctx, "decode",
-                                 {{"batch", batch}, {"context", context}, {"mode", "mla_absorbed"}, {"dtype", "bf16"}});
+    Benchmark b = cuda_benchmark(
+        ctx, "decode",
+        {{"batch", batch}, {"context", context}, {"mode", "mla_absorbed"}, {"dtype", "bf16"}});
     b.manual_time = false;  // measured: each sample is one whole step between two CUDA events
     b.unit = "s";
     b.direction = Direction::kLower;
@@ -52,7 +58,8 @@ std::vector<Benchmark> cuda_benchmarks(const SuiteContext& ctx, std::shared_ptr<
       engine::CudaModel gpu(m, device_cache(batch, context + steps + 4));
       std::vector<int32_t> seqs;
       for (int64_t i = 0; i < batch; ++i) seqs.push_back(gpu.add_sequence());
-      std::vector<int32_t> tok = prefill_sequences(forward_of(gpu), gpu.vocab(), seqs, context, 512, seed);
+      std::vector<int32_t> tok =
+          prefill_sequences(forward_of(gpu), gpu.vocab(), seqs, context, 512, seed);
       std::vector<float> logits;
       std::vector<engine::SeqInput> in(static_cast<size_t>(batch));
       kernels::cuda::EventTimer timer;
@@ -92,8 +99,9 @@ std::vector<Benchmark> cuda_benchmarks(const SuiteContext& ctx, std::shared_ptr<
   }
 
   for (int64_t len : lengths) {
-    Benchmark b = cuda_benchmark(ctx, "prefill",
-                                 {{"prompt", len}, {"chunk", chunk}, {"mode", "mla_absorbed"}, {"dtype", "bf16"}});
+    Benchmark b = cuda_benchmark(
+        ctx, "prefill",
+        {{"prompt", len}, {"chunk", chunk}, {"mode", "mla_absorbed"}, {"dtype", "bf16"}});
     b.manual_time = false;
     b.unit = "s";
     b.direction = Direction::kLower;
@@ -104,7 +112,8 @@ std::vector<Benchmark> cuda_benchmarks(const SuiteContext& ctx, std::shared_ptr<
       engine::CudaModel gpu(m, device_cache(1, len));
       // Warm-up (cuBLAS heuristics, lazy module loading) on a short prompt of its own.
       int32_t seq = gpu.add_sequence();
-      prefill_sequences(forward_of(gpu), gpu.vocab(), {seq}, std::min<int64_t>(len, 64), chunk, seed ^ 0x5a5a);
+      prefill_sequences(forward_of(gpu), gpu.vocab(), {seq}, std::min<int64_t>(len, 64), chunk,
+                        seed ^ 0x5a5a);
       gpu.free_sequence(seq);
       kernels::cuda::EventTimer timer;
       Measurement r;

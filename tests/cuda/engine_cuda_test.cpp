@@ -84,14 +84,16 @@ void compare_engines(const ModelConfig& cfg, DType storage, const std::vector<in
   for (size_t i = 0; i < S; ++i) {
     cseq[i] = cache.pool().add_sequence();
     gseq[i] = gpu.add_sequence();
-    for (int64_t t = 0; t < lengths[i]; ++t) prompts[i].push_back(int32_t((t * 37 + 11 + i * 101) % V));
+    for (int64_t t = 0; t < lengths[i]; ++t)
+      prompts[i].push_back(int32_t((t * 37 + 11 + i * 101) % V));
   }
   const bool exact = storage == DType::kF32;
   int forward_no = 0;
   std::vector<double> row_errors;
   auto run = [&](const std::vector<SeqInput>& in) {
     std::vector<SeqInput> gin = in;
-    for (auto& x : gin) x.seq = gseq[size_t(std::find(cseq.begin(), cseq.end(), x.seq) - cseq.begin())];
+    for (auto& x : gin)
+      x.seq = gseq[size_t(std::find(cseq.begin(), cseq.end(), x.seq) - cseq.begin())];
     std::vector<float> lc, lg;
     ForwardStats sc, sg;
     model->forward(in, cache, lc, &sc);
@@ -103,8 +105,9 @@ void compare_engines(const ModelConfig& cfg, DType storage, const std::vector<in
     } else if (lg.size() == lc.size()) {
       for (size_t r = 0; r * size_t(V) < lc.size(); ++r) {
         const auto b = lc.begin() + int64_t(r) * V;
-        const double e = rel_err(std::vector<float>(lg.begin() + int64_t(r) * V, lg.begin() + int64_t(r + 1) * V),
-                                 std::vector<float>(b, b + V));
+        const double e = rel_err(
+            std::vector<float>(lg.begin() + int64_t(r) * V, lg.begin() + int64_t(r + 1) * V),
+            std::vector<float>(b, b + V));
         EXPECT_LT(e, 0.25) << "forward " << forward_no << " row " << r;
         row_errors.push_back(e);
       }
@@ -143,7 +146,8 @@ void compare_engines(const ModelConfig& cfg, DType storage, const std::vector<in
   if (!exact) {
     ASSERT_FALSE(row_errors.empty());
     std::sort(row_errors.begin(), row_errors.end());
-    EXPECT_LT(row_errors[row_errors.size() / 2], tol) << "median of " << row_errors.size() << " rows";
+    EXPECT_LT(row_errors[row_errors.size() / 2], tol)
+        << "median of " << row_errors.size() << " rows";
   }
 }
 

@@ -14,7 +14,7 @@
 namespace dsbench::engine {
 
 struct CudaModelOptions {
-  AttentionMode mode = AttentionMode::kMlaAbsorbed;  // the only mode the device engine runs
+  AttentionMode mode = AttentionMode::kMlaAbsorbed;    // the only mode the device engine runs
   kernels::DType cache_dtype = kernels::DType::kBF16;  // kF32 or kBF16
   int64_t cache_tokens = 65536;  // pool capacity in tokens over all sequences (whole blocks)
   int block_size = 64;           // tokens per cache block
