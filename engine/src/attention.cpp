@@ -4,6 +4,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -14,6 +15,17 @@
 #include "dsbench/kernels/rope.h"
 #include "dsbench/trace.h"
 #include "model_internal.h"
+
+namespace dsbench::engine {
+namespace {
+std::atomic<int64_t> g_prefill_scratch{int64_t(256) << 20};
+}
+int64_t prefill_scratch_limit() { return g_prefill_scratch.load(std::memory_order_relaxed); }
+void set_prefill_scratch_limit(int64_t bytes) {
+  if (bytes <= 0) throw UsageError("prefill scratch limit must be positive, got " + std::to_string(bytes));
+  g_prefill_scratch.store(bytes, std::memory_order_relaxed);
+}
+}  // namespace dsbench::engine
 
 namespace dsbench::engine::detail {
 using kernels::DType;
@@ -59,58 +71,69 @@ void prefill_attention(const LayerWeights& w, int64_t layer, const Dims& d, KvCa
   for (int64_t j = 0; j < Lc; ++j) get(cache.row(seq, j, layer), s.rows.data() + j * re, re, cache.dtype());
   const float* R = s.rows.data();
   const bool mla = cache.mode() != AttentionMode::kMhaCache;
-  const int64_t ldb = d.nh * (d.dn + d.dv);
   // Per head h: K_h rows [nope | rope] (qk wide, like the q rows: one GEMM for the scores) and V_h.
-  // MLA: K_nope and V from the decompression, k_pe (shared by the heads) from the cache rows,
-  // gathered into kc [heads][Lc][qk]. MHA: the cached K and V as they are.
-  if (mla) {
-    s.kvb.resize(size_t(Lc * ldb));
-    kernels::gemm_xwt(R, Lc, re, w.kv_b.view(), s.kvb.data(), ldb);
-    s.kc.resize(size_t(d.nh * Lc * d.qk));
-#pragma omp parallel for schedule(static) if (Lc * d.nh * d.qk >= (int64_t(1) << 16))
-    for (int64_t j = 0; j < Lc; ++j)
-      for (int64_t h = 0; h < d.nh; ++h) {
-        float* k = s.kc.data() + (h * Lc + j) * d.qk;
-        std::memcpy(k, s.kvb.data() + j * ldb + h * (d.dn + d.dv), size_t(d.dn) * 4);
-        std::memcpy(k + d.dn, R + j * re + d.kvl, size_t(d.dr) * 4);
-      }
-  }
-  const int64_t ldq = d.nh * d.qk, ldo = d.nh * d.dv, ldk = mla ? d.qk : re, ldv = mla ? ldb : re;
-  auto k_of = [&](int64_t h) { return mla ? s.kc.data() + h * Lc * d.qk : R + h * d.qk; };
-  auto v_of = [&](int64_t h) { return mla ? s.kvb.data() + h * (d.dn + d.dv) + d.dn : R + d.nh * d.qk + h * d.dv; };
-  const int64_t qblocks = (n + kPrefillQ - 1) / kPrefillQ, items = d.nh * qblocks;
-  kernels::blas_single_threaded();
-#pragma omp parallel if (items > 1 && n * Lc * d.nh >= 4096)
-  {
-    std::vector<float> S(size_t(kPrefillQ * kPrefillKv)), O(size_t(kPrefillQ * d.dv)), m(kPrefillQ), l(kPrefillQ);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t it = 0; it < items; ++it) {
-      const int64_t h = it % d.nh, i0 = (it / d.nh) * kPrefillQ, nq = std::min(kPrefillQ, n - i0);
-      const float* qh = q + i0 * ldq + h * d.qk;
-      const float* kh = k_of(h);
-      const float* vh = v_of(h);
-      std::fill(m.begin(), m.end(), -INFINITY);
-      std::fill(l.begin(), l.end(), 0.0f);
-      std::fill(O.begin(), O.end(), 0.0f);
-      const int64_t keys = start + i0 + nq;  // the last query row sees keys [0, keys)
-      for (int64_t j0 = 0; j0 < keys; j0 += kPrefillKv) {
-        const int64_t nk = std::min(kPrefillKv, keys - j0);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(nq), int(nk), int(d.qk), scale, qh, int(ldq),
-                    kh + j0 * ldk, int(ldk), 0.0f, S.data(), int(nk));
-        for (int64_t i = 0; i < nq; ++i) {
-          // Query row i (position start + i0 + i) sees keys up to its own position.
-          const int64_t valid = start + i0 + i + 1 - j0;
-          const float alpha = kernels::online_softmax_row(S.data() + i * nk, nk, valid, &m[size_t(i)], &l[size_t(i)]);
-          if (alpha != 1.0f)
-            for (int64_t e = 0; e < d.dv; ++e) O[size_t(i * d.dv + e)] *= alpha;
+  // MLA: K_nope and V decompressed for a group of heads at a time (kvb [Lc][group*(nope+v)]), k_pe
+  // (shared by the heads) from the cache rows, gathered into kc [group][Lc][qk]; the group keeps
+  // that scratch under prefill_scratch_limit() however long the context and however many the heads.
+  // MHA: the cached K and V as they are, all heads at once.
+  const int64_t per_head = Lc * (d.dn + d.dv + d.qk) * int64_t(sizeof(float));
+  const int64_t group = mla ? std::clamp<int64_t>(prefill_scratch_limit() / std::max<int64_t>(per_head, 1), 1, d.nh) : d.nh;
+  const int64_t ldq = d.nh * d.qk, ldo = d.nh * d.dv, ldb = group * (d.dn + d.dv);
+  const int64_t ldk = mla ? d.qk : re, ldv = mla ? ldb : re;
+  const int64_t qblocks = (n + kPrefillQ - 1) / kPrefillQ;
+  for (int64_t h0 = 0; h0 < d.nh; h0 += group) {
+    const int64_t hg = std::min(group, d.nh - h0);
+    if (mla) {
+      s.kvb.resize(size_t(Lc * ldb));
+      kernels::gemm_xwt(R, Lc, re, w.kv_b.rows(h0 * (d.dn + d.dv), hg * (d.dn + d.dv)), s.kvb.data(), ldb);
+      s.kc.resize(size_t(hg * Lc * d.qk));
+#pragma omp parallel for schedule(static) if (Lc * hg * d.qk >= (int64_t(1) << 16))
+      for (int64_t j = 0; j < Lc; ++j)
+        for (int64_t g = 0; g < hg; ++g) {
+          float* k = s.kc.data() + (g * Lc + j) * d.qk;
+          std::memcpy(k, s.kvb.data() + j * ldb + g * (d.dn + d.dv), size_t(d.dn) * 4);
+          std::memcpy(k + d.dn, R + j * re + d.kvl, size_t(d.dr) * 4);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(nq), int(d.dv), int(nk), 1.0f, S.data(),
-                    int(nk), vh + j0 * ldv, int(ldv), 1.0f, O.data(), int(d.dv));
-      }
-      for (int64_t i = 0; i < nq; ++i) {
-        const float inv = 1.0f / l[size_t(i)];
-        float* out = attn + (i0 + i) * ldo + h * d.dv;
-        for (int64_t e = 0; e < d.dv; ++e) out[e] = O[size_t(i * d.dv + e)] * inv;
+    }
+    // g: the head's index in the group (MLA scratch), h0 + g: in the layer (q, out, MHA cache).
+    auto k_of = [&](int64_t g) { return mla ? s.kc.data() + g * Lc * d.qk : R + (h0 + g) * d.qk; };
+    auto v_of = [&](int64_t g) {
+      return mla ? s.kvb.data() + g * (d.dn + d.dv) + d.dn : R + d.nh * d.qk + (h0 + g) * d.dv;
+    };
+    const int64_t items = hg * qblocks;
+    kernels::blas_single_threaded();
+#pragma omp parallel if (items > 1 && n * Lc * hg >= 4096)
+    {
+      std::vector<float> S(size_t(kPrefillQ * kPrefillKv)), O(size_t(kPrefillQ * d.dv)), m(kPrefillQ), l(kPrefillQ);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t it = 0; it < items; ++it) {
+        const int64_t g = it % hg, h = h0 + g, i0 = (it / hg) * kPrefillQ, nq = std::min(kPrefillQ, n - i0);
+        const float* qh = q + i0 * ldq + h * d.qk;
+        const float* kh = k_of(g);
+        const float* vh = v_of(g);
+        std::fill(m.begin(), m.end(), -INFINITY);
+        std::fill(l.begin(), l.end(), 0.0f);
+        std::fill(O.begin(), O.end(), 0.0f);
+        const int64_t keys = start + i0 + nq;  // the last query row sees keys [0, keys)
+        for (int64_t j0 = 0; j0 < keys; j0 += kPrefillKv) {
+          const int64_t nk = std::min(kPrefillKv, keys - j0);
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(nq), int(nk), int(d.qk), scale, qh, int(ldq),
+                      kh + j0 * ldk, int(ldk), 0.0f, S.data(), int(nk));
+          for (int64_t i = 0; i < nq; ++i) {
+            // Query row i (position start + i0 + i) sees keys up to its own position.
+            const int64_t valid = start + i0 + i + 1 - j0;
+            const float alpha = kernels::online_softmax_row(S.data() + i * nk, nk, valid, &m[size_t(i)], &l[size_t(i)]);
+            if (alpha != 1.0f)
+              for (int64_t e = 0; e < d.dv; ++e) O[size_t(i * d.dv + e)] *= alpha;
+          }
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(nq), int(d.dv), int(nk), 1.0f, S.data(),
+                      int(nk), vh + j0 * ldv, int(ldv), 1.0f, O.data(), int(d.dv));
+        }
+        for (int64_t i = 0; i < nq; ++i) {
+          const float inv = 1.0f / l[size_t(i)];
+          float* out = attn + (i0 + i) * ldo + h * d.dv;
+          for (int64_t e = 0; e < d.dv; ++e) out[e] = O[size_t(i * d.dv + e)] * inv;
+        }
       }
     }
   }

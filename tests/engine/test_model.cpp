@@ -152,6 +152,19 @@ TEST(Model, PrefillTilesMatchTokenByTokenDecode) {
       EXPECT_LT(rel_err(lg, ref), 1e-4) << to_string(mode) << " chunk " << chunk;
     }
   }
+  // A scratch limit of one byte decompresses one head at a time: the same logits.
+  const int64_t saved = prefill_scratch_limit();
+  set_prefill_scratch_limit(1);
+  for (auto mode : {AttentionMode::kMlaAbsorbed, AttentionMode::kMlaNaive}) {
+    auto whole = make_cache(cfg, mode, DType::kF32, 256 << 20), grouped = make_cache(cfg, mode, DType::kF32, 256 << 20);
+    set_prefill_scratch_limit(saved);
+    auto want = run_sequence(*m, whole, p, 173, 0);
+    set_prefill_scratch_limit(1);
+    auto got = run_sequence(*m, grouped, p, 173, 0);
+    EXPECT_LT(rel_err(got, want), 1e-6) << to_string(mode);
+  }
+  set_prefill_scratch_limit(saved);
+  EXPECT_THROW(set_prefill_scratch_limit(0), UsageError);
 }
 
 TEST(Model, BatchedForwardEqualsSeparateRuns) {

@@ -144,6 +144,12 @@ class Model {
 // The routing gate of a config's MoE layers (DeepSeek-V3: sigmoid, noaux_tc, routed scaling).
 kernels::GateConfig moe_gate_config(const ModelConfig& cfg);
 
+// MLA prefill decompresses K/V for as many heads at a time as fit this many bytes of scratch
+// (at least one head; default 256 MiB), so long prompts on many-head shapes stay bounded.
+// set_prefill_scratch_limit throws UsageError unless bytes > 0.
+int64_t prefill_scratch_limit();
+void set_prefill_scratch_limit(int64_t bytes);
+
 // Bytes of weights a config would need in `storage` (to refuse models that cannot fit).
 double estimate_weight_bytes(const ModelConfig& cfg, kernels::DType storage);
 
