@@ -93,7 +93,7 @@ int vram(const std::vector<std::string>& args) {
             << r["overhead"]["assumption"].get<std::string>() << ")\n";
   std::cout << "total on one GPU: " << gb(r["total_one_gpu_bytes"].get<double>()) << "\n\n";
   std::cout << pad("GPU", 16) << lpad("memory", 10);
-  for (int n : {1, 2, 4, 8}) std::cout << lpad("x" + std::to_string(n), 16);
+  for (int n : {1, 2, 4, 8}) std::cout << lpad(std::string("x") + std::to_string(n), 16);
   std::cout << "\n";
   for (const auto& g : r["gpus"]) {
     std::cout << pad(g["gpu"].get<std::string>(), 16) << lpad(gb(g["memory_bytes"].get<double>()), 10);

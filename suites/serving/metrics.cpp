@@ -172,11 +172,10 @@ std::vector<BenchmarkRecord> load_records(const LoadResult& run, const Slo& slo,
   // ITL can hold one gap per token of the run; keep at most this many samples (evenly spaced in
   // the sorted order, so the distribution is kept), while the counters use every gap.
   constexpr size_t kMaxSamples = 20000;
-  auto latency = [&](const char* name, std::vector<double> v) {
+  auto latency = [&](const std::string& name, std::vector<double> v) {
     BenchmarkRecord r;
     r.name = name;
     r.params = params;
-    r.unit = "s";
     r.direction = Direction::kLower;
     json d = summary[name];
     for (const auto& [k, val] : d.items()) r.counters[k] = val;

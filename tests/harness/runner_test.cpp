@@ -47,7 +47,11 @@ std::vector<Benchmark> fake_suite(const SuiteContext& ctx) {
   Benchmark skipped;
   skipped.name = "gpu_only";
   skipped.skipped = ctx.cuda_available ? "" : ctx.cuda_reason;
-  skipped.measure = [] { return Measurement{{1.0}}; };
+  skipped.measure = [] {
+    Measurement m;
+    m.samples = {1.0};
+    return m;
+  };
   out.push_back(skipped);
 
   Benchmark failing;

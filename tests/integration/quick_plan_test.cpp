@@ -57,7 +57,9 @@ TEST(QuickPlan, EverySuiteRunsAndWritesAValidResult) {
   }
   EXPECT_GT(j["host"]["peak"]["read_gbps"].get<double>(), 0);
   ASSERT_TRUE(fs::exists(trace));
-  EXPECT_NO_THROW((void)nlohmann::json::parse(std::ifstream(trace)));
+  nlohmann::json trace_doc;
+  EXPECT_NO_THROW(trace_doc = nlohmann::json::parse(std::ifstream(trace)));
+  EXPECT_FALSE(trace_doc.is_null());
   ASSERT_EQ(j["traces"].size(), 1u);
 }
 

@@ -101,8 +101,12 @@ TEST(VramModel, FitsTableAndQuantizations) {
   EXPECT_NEAR(r["weights_bytes"].get<double>() / 1e9, 671, 8);
   for (const auto& g : r["gpus"]) {
     EXPECT_FALSE(g["counts"]["1"]["fits"].get<bool>()) << g["gpu"];  // 671 GB fits on no single GPU
-    if (g["id"] == "h200-141g") EXPECT_TRUE(g["counts"]["8"]["fits"].get<bool>());
-    if (g["id"] == "rtx4090-24g") EXPECT_FALSE(g["counts"]["8"]["fits"].get<bool>());
+    if (g["id"] == "h200-141g") {
+      EXPECT_TRUE(g["counts"]["8"]["fits"].get<bool>());
+    }
+    if (g["id"] == "rtx4090-24g") {
+      EXPECT_FALSE(g["counts"]["8"]["fits"].get<bool>());
+    }
   }
   VramOptions bad;
   bad.quant = "q9";

@@ -114,8 +114,11 @@ TEST(ServingCli, LoadAgainstServeWritesAValidResult) {
   rc = run_cmd("load --url " + serve.url() + " --model dsv3-tiny --num-prompts 3 --quiet --out " + out.string());
   EXPECT_EQ(rc, 3);
   auto failed = load_result_file(out);
-  for (const auto& b : failed["suites"][0]["benchmarks"])
-    if (b["name"] == "output_throughput") EXPECT_EQ(b["counters"]["failed"], 3);
+  for (const auto& b : failed["suites"][0]["benchmarks"]) {
+    if (b["name"] == "output_throughput") {
+      EXPECT_EQ(b["counters"]["failed"], 3);
+    }
+  }
 }
 
 TEST(ServingCli, ServerKilledMidRunGivesFailedRequests) {

@@ -74,7 +74,9 @@ TEST(TraceGpu, KernelLaunchAppearsWithItsFlow) {
   std::ifstream in(p);
   json doc = json::parse(in);
   for (const json& e : doc["traceEvents"]) {
-    if (e.value("cat", "") == "kernel") EXPECT_GE(e["ts"].get<double>(), 0.0);
+    if (e.value("cat", "") == "kernel") {
+      EXPECT_GE(e["ts"].get<double>(), 0.0);
+    }
   }
   fs::remove_all(p.parent_path());
 }
