@@ -144,8 +144,8 @@ kernels::GqaDecodeArgs DecodeInputs::gqa_args(int copy) {
   a.head_dim = gqa_.head_dim;
   a.v_head_dim = gqa_.v_head_dim;
   a.q = q_.data();
-  a.k = kernels::gqa_k_view(cache_.data(), dtype_, bs, gqa_.kv_heads, gqa_.head_dim, gqa_.v_head_dim);
-  a.v = kernels::gqa_v_view(cache_.data(), dtype_, bs, gqa_.kv_heads, gqa_.head_dim, gqa_.v_head_dim);
+  a.k = kernels::gqa_k_view_blocked(cache_.data(), dtype_, bs, gqa_.kv_heads, gqa_.head_dim, gqa_.v_head_dim);
+  a.v = kernels::gqa_v_view_blocked(cache_.data(), dtype_, bs, gqa_.kv_heads, gqa_.head_dim, gqa_.v_head_dim);
   a.out = out_.data();
   a.scale = scale_;
   return a;

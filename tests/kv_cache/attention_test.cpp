@@ -157,6 +157,37 @@ TEST(AttentionDtype, Bf16CacheWithinBf16BoundOfFp32Cache) {
   EXPECT_GT(e, 0.0);  // the bf16 cache really is rounded
 }
 
+// The suite's caches are head-major per block (vLLM's layout); the engine's mha_cache keeps token
+// rows. The same logical cache in both layouts gives the same output, value for value.
+TEST(GqaLayouts, HeadMajorBlocksMatchTokenRows) {
+  const int kvh = 2, hd = 32, vd = 24, bs = 16;
+  DecodeInputs in = DecodeInputs::make_gqa({8, kvh, hd, vd}, DType::kF32, {100, 37}, bs, 1, 5);
+  kernels::GqaDecodeArgs blocked = in.gqa_args(0);
+  const int64_t row = kernels::gqa_row_elems(kvh, hd, vd), blocks = blocked.seqs.num_pool_blocks;
+  const float* src = static_cast<const float*>(blocked.k.base);
+  std::vector<float> rows(size_t(blocks * bs * row), NAN);
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t t = 0; t < bs; ++t)
+      for (int64_t h = 0; h < kvh; ++h) {
+        for (int64_t i = 0; i < hd; ++i)
+          rows[size_t(b * bs * row + t * row + h * hd + i)] = src[b * bs * row + h * bs * hd + t * hd + i];
+        for (int64_t i = 0; i < vd; ++i)
+          rows[size_t(b * bs * row + t * row + kvh * hd + h * vd + i)] =
+              src[b * bs * row + kvh * bs * hd + h * bs * vd + t * vd + i];
+      }
+  // The blocked views address exactly what the copy read.
+  EXPECT_EQ(kernels::gqa_v_view_blocked(src, DType::kF32, bs, kvh, hd, vd).base, blocked.v.base);
+  kernels::GqaDecodeArgs token_rows = blocked;
+  token_rows.k = kernels::gqa_k_view(rows.data(), DType::kF32, bs, kvh, hd, vd);
+  token_rows.v = kernels::gqa_v_view(rows.data(), DType::kF32, bs, kvh, hd, vd);
+  std::vector<float> out_rows(in.out().size(), NAN);
+  token_rows.out = out_rows.data();
+  kernels::decode_attention_gqa(blocked);
+  kernels::decode_attention_gqa(token_rows);
+  ASSERT_EQ(in.out().size(), out_rows.size());
+  for (size_t i = 0; i < out_rows.size(); ++i) ASSERT_EQ(in.out()[i], out_rows[i]) << i;
+}
+
 TEST(AttentionValidate, RejectsMalformedArguments) {
   DecodeInputs in = DecodeInputs::make_gqa({8, 2, 32, 32}, DType::kBF16, {100}, 64, 1, 1);
   auto expect_bad = [&](auto mutate, const char* field) {

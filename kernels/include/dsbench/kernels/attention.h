@@ -111,6 +111,24 @@ inline PagedView gqa_v_view(const void* pool, DType dt, int block_size, int kv_h
   const char* base = static_cast<const char*>(pool) + int64_t(kv_heads) * head_dim * dtype_bytes(dt);
   return PagedView{base, dt, row * block_size, row, v_head_dim};
 }
+// The same pool bytes with each block head-major, as vLLM lays out its paged cache: per block
+// [K: kv_heads x block_size x head_dim] then [V: kv_heads x block_size x v_head_dim]. The rows
+// of one (block, kv head) are contiguous, so a decode step streams one range per head where the
+// token-row layout above gives a head's slice of every token row (GQA at DeepSeek-V3 width: 384
+// bytes out of every 10 KB, which the hardware prefetchers do not follow).
+inline PagedView gqa_k_view_blocked(const void* pool, DType dt, int block_size, int kv_heads, int head_dim,
+                                    int v_head_dim) {
+  const int64_t row = gqa_row_elems(kv_heads, head_dim, v_head_dim);
+  return PagedView{pool, dt, row * block_size, head_dim, int64_t(block_size) * head_dim};
+}
+inline PagedView gqa_v_view_blocked(const void* pool, DType dt, int block_size, int kv_heads, int head_dim,
+                                    int v_head_dim) {
+  const int64_t row = gqa_row_elems(kv_heads, head_dim, v_head_dim);
+  const char* base =
+      static_cast<const char*>(pool) + int64_t(kv_heads) * block_size * head_dim * dtype_bytes(dt);
+  return PagedView{base, dt, row * block_size, v_head_dim, int64_t(block_size) * v_head_dim};
+}
+
 // MLA latent row of one token: [c_KV | k_pe].
 inline PagedView mla_latent_view(const void* pool, DType dt, int block_size, int kv_lora_rank,
                                  int qk_rope_head_dim) {
