@@ -44,6 +44,17 @@ std::vector<int32_t> prefill_sequences(const ForwardFn& forward, int64_t vocab,
                                        const std::vector<int32_t>& seqs, int64_t context, int64_t chunk,
                                        uint64_t seed);
 
+// tok[i] = argmax of row i of logits [tok.size(), vocab] (greedy decoding).
+void greedy_next_tokens(const std::vector<float>& logits, int64_t vocab, std::vector<int32_t>& tok);
+
+// A decode benchmark's measurement for any engine: two warm-up steps, then `steps` timed ones.
+// `step` runs one step of the whole batch and returns its seconds, filling the stats. Counters:
+// tokens_per_s, bytes (fixed weights + touched experts + cached rows, per step), gbps,
+// experts_touched and, with peak_bw > 0, roofline_fraction against peak_bw (GB/s, recorded as
+// `peak_key`).
+Measurement measure_decode_steps(int64_t batch, int64_t steps, double peak_bw, const char* peak_key,
+                                 const std::function<double(engine::ForwardStats*)>& step);
+
 std::vector<Benchmark> decode_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
 Benchmark trace_overhead_benchmark(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
 std::vector<Benchmark> prefill_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);

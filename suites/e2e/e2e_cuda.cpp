@@ -63,37 +63,17 @@ std::vector<Benchmark> cuda_benchmarks(const SuiteContext& ctx, std::shared_ptr<
       std::vector<float> logits;
       std::vector<engine::SeqInput> in(static_cast<size_t>(batch));
       kernels::cuda::EventTimer timer;
-      Measurement r;
-      std::vector<double> bytes, experts;
-      for (int64_t s = -2; s < steps; ++s) {  // two warm-up steps
+      return measure_decode_steps(batch, steps, peak_bw, "peak_copy_gbps", [&](engine::ForwardStats* fs) {
         for (size_t i = 0; i < seqs.size(); ++i) in[i] = {seqs[i], &tok[i], 1, true};
-        engine::ForwardStats fs;
         timer.start(gpu.stream());
         {
           DSBENCH_TRACE_SCOPE("engine/decode_step");
-          gpu.forward(in, logits, &fs);  // returns with the logits on the host
+          gpu.forward(in, logits, fs);  // returns with the logits on the host
         }
         const double t = timer.stop_seconds(gpu.stream());
-        for (size_t i = 0; i < seqs.size(); ++i) {
-          const float* l = logits.data() + int64_t(i) * gpu.vocab();
-          tok[i] = int32_t(std::max_element(l, l + gpu.vocab()) - l);
-        }
-        if (s < 0) continue;
-        r.samples.push_back(t);
-        bytes.push_back(fs.weight_bytes_read + fs.cache_bytes_read);
-        experts.push_back(double(fs.expert_invocations));
-      }
-      const double med = compute_stats(r.samples).median;
-      const double step_bytes = compute_stats(bytes).median;
-      r.counters["tokens_per_s"] = double(batch) / med;
-      r.counters["bytes"] = step_bytes;
-      r.counters["gbps"] = step_bytes / med / 1e9;
-      r.counters["experts_touched"] = compute_stats(experts).median;
-      if (peak_bw > 0) {
-        r.counters["roofline_fraction"] = step_bytes / (peak_bw * 1e9) / med;
-        r.counters["peak_copy_gbps"] = peak_bw;
-      }
-      return r;
+        greedy_next_tokens(logits, gpu.vocab(), tok);
+        return t;
+      });
     };
     out.push_back(std::move(b));
   }

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "dsbench/error.h"
+#include "dsbench/stats.h"
 #include "e2e/e2e_common.h"
 
 namespace dsbench::suites::e2e {
@@ -48,6 +49,38 @@ std::vector<engine::AttentionMode> modes_option(const nlohmann::json& options) {
     out.push_back(engine::parse_attention_mode(x.get<std::string>()));
   }
   return out;
+}
+
+void greedy_next_tokens(const std::vector<float>& logits, int64_t vocab, std::vector<int32_t>& tok) {
+  for (size_t i = 0; i < tok.size(); ++i) {
+    const float* l = logits.data() + int64_t(i) * vocab;
+    tok[i] = int32_t(std::max_element(l, l + vocab) - l);
+  }
+}
+
+Measurement measure_decode_steps(int64_t batch, int64_t steps, double peak_bw, const char* peak_key,
+                                 const std::function<double(engine::ForwardStats*)>& step) {
+  Measurement r;
+  std::vector<double> bytes, experts;
+  for (int64_t s = -2; s < steps; ++s) {  // two warm-up steps
+    engine::ForwardStats fs;
+    const double t = step(&fs);
+    if (s < 0) continue;
+    r.samples.push_back(t);
+    bytes.push_back(fs.weight_bytes_read + fs.cache_bytes_read);
+    experts.push_back(double(fs.expert_invocations));
+  }
+  const double med = compute_stats(r.samples).median;
+  const double step_bytes = compute_stats(bytes).median;
+  r.counters["tokens_per_s"] = double(batch) / med;
+  r.counters["bytes"] = step_bytes;
+  r.counters["gbps"] = step_bytes / med / 1e9;
+  r.counters["experts_touched"] = compute_stats(experts).median;
+  if (peak_bw > 0) {
+    r.counters["roofline_fraction"] = step_bytes / (peak_bw * 1e9) / med;
+    r.counters[peak_key] = peak_bw;
+  }
+  return r;
 }
 
 std::vector<int32_t> prefill_sequences(engine::Model& m, engine::KvCache& cache,

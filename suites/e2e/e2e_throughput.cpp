@@ -39,10 +39,7 @@ double greedy_decode_step(engine::Model& m, engine::KvCache& cache, const std::v
     m.forward(in, cache, logits, fs);
   }
   const double t = now_s() - t0;
-  for (size_t i = 0; i < seqs.size(); ++i) {
-    const float* l = logits.data() + int64_t(i) * m.vocab();
-    tok[i] = int32_t(std::max_element(l, l + m.vocab()) - l);
-  }
+  greedy_next_tokens(logits, m.vocab(), tok);
   return t;
 }
 }  // namespace
@@ -73,27 +70,9 @@ std::vector<Benchmark> decode_benchmarks(const SuiteContext& ctx, std::shared_pt
         std::vector<int32_t> tok = prefill_sequences(m, cache, seqs, context, 512, seed);
         std::vector<float> logits;
         std::vector<engine::SeqInput> in(static_cast<size_t>(batch));
-        Measurement r;
-        std::vector<double> bytes, experts;
-        for (int64_t s = -2; s < steps; ++s) {  // two warm-up steps
-          engine::ForwardStats fs;
-          const double t = greedy_decode_step(m, cache, seqs, tok, in, logits, &fs);
-          if (s < 0) continue;
-          r.samples.push_back(t);
-          bytes.push_back(fs.weight_bytes_read + fs.cache_bytes_read);
-          experts.push_back(double(fs.expert_invocations));
-        }
-        const double med = compute_stats(r.samples).median;
-        const double step_bytes = compute_stats(bytes).median;
-        r.counters["tokens_per_s"] = double(batch) / med;
-        r.counters["bytes"] = step_bytes;
-        r.counters["gbps"] = step_bytes / med / 1e9;
-        r.counters["experts_touched"] = compute_stats(experts).median;
-        if (peak_bw > 0) {
-          r.counters["roofline_fraction"] = step_bytes / (peak_bw * 1e9) / med;
-          r.counters["peak_read_gbps"] = peak_bw;
-        }
-        return r;
+        return measure_decode_steps(batch, steps, peak_bw, "peak_read_gbps", [&](engine::ForwardStats* fs) {
+          return greedy_decode_step(m, cache, seqs, tok, in, logits, fs);
+        });
       };
       out.push_back(std::move(b));
     }
