@@ -655,8 +655,7 @@ void CudaModel::Impl::moe(DevLayer& L, int64_t T, int64_t* expert_calls) {
     kc::moe_grouped_gemm_cuda(xs.get(), off, L.experts_gu.buf.get(), 2 * I, H, gu.get(), stream);
     cuda_ops::silu_mul(gu.get(), DType::kBF16, rows, I, act.get(), DType::kBF16, stream);
     kc::moe_grouped_gemm_cuda(act.get(), off, L.experts_down.buf.get(), H, I, ys.get(), stream);
-    cuda_ops::combine_add(L.perm.slot_row.as<int64_t>(), ys.get(), DType::kBF16, wts.as<float>(), T,
-                          int(K), H, xp, stream);
+    kc::moe_combine_add_cuda(L.perm, ys.get(), wts.as<float>(), H, DType::kBF16, xp, stream);
     return;
   }
   // fp32 weights: one fp32 GEMM per touched expert over its rows.
@@ -675,8 +674,7 @@ void CudaModel::Impl::moe(DevLayer& L, int64_t T, int64_t* expert_calls) {
     const int64_t r0 = off[size_t(e)], m = off[size_t(e + 1)] - r0;
     if (m > 0) gemm(actp + r0 * I, m, I, L.experts_down.rows(e * H, H), ysp + r0 * H, H, false);
   }
-  cuda_ops::combine_add(L.perm.slot_row.as<int64_t>(), ysp, DType::kF32, wts.as<float>(), T, int(K),
-                        H, xp, stream);
+  kc::moe_combine_add_cuda(L.perm, ysp, wts.as<float>(), H, DType::kF32, xp, stream);
 }
 
 }  // namespace dsbench::engine

@@ -121,21 +121,6 @@ __global__ void silu_mul_kernel(const Tin* __restrict__ gu, int64_t rows, int64_
   }
 }
 
-template <class T>
-__global__ void combine_add_kernel(const int64_t* __restrict__ slot_row, const T* __restrict__ eo,
-                                   const float* __restrict__ w, int top_k, int64_t hidden,
-                                   float* __restrict__ x) {
-  const int64_t t = blockIdx.x;
-  for (int64_t c = threadIdx.x; c < hidden; c += blockDim.x) {
-    float acc = 0;
-    for (int j = 0; j < top_k; ++j) {
-      const int64_t r = slot_row[t * top_k + j];
-      if (r >= 0) acc += w[t * top_k + j] * load(eo, r * hidden + c);
-    }
-    x[t * hidden + c] += acc;
-  }
-}
-
 // ---- latent attention --------------------------------------------------------------------------
 // One block per (query token, head), kAttnWarps warps. Warp w takes tokens w, w + kAttnWarps, ...
 // of the causal range: the score is a warp dot product over the whole row, then an online softmax
@@ -289,19 +274,6 @@ void silu_mul(const void* gu, DType in, int64_t rows, int64_t inter, void* act, 
   else
     silu_mul_kernel<<<grid, kThreads, 0, s>>>(static_cast<const __nv_bfloat16*>(gu), rows, inter,
                                               static_cast<float*>(act));
-  DSBENCH_KERNEL_LAUNCH_CHECK();
-}
-
-void combine_add(const int64_t* slot_row, const void* eo, DType dt, const float* weights,
-                 int64_t tokens, int top_k, int64_t hidden, float* x, cudaStream_t s) {
-  check_dtype(dt, "expert output dtype");
-  const unsigned grid = grid_of(tokens, "combine");
-  if (dt == DType::kF32)
-    combine_add_kernel<<<grid, kThreads, 0, s>>>(slot_row, static_cast<const float*>(eo), weights,
-                                                 top_k, hidden, x);
-  else
-    combine_add_kernel<<<grid, kThreads, 0, s>>>(slot_row, static_cast<const __nv_bfloat16*>(eo),
-                                                 weights, top_k, hidden, x);
   DSBENCH_KERNEL_LAUNCH_CHECK();
 }
 

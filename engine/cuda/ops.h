@@ -1,5 +1,5 @@
 // Internal to engine/cuda: the device engine's small ops (embedding, RMSNorm, RoPE, cache writes,
-// SwiGLU, MoE combine) and its generic latent attention. All take device pointers and run on the
+// SwiGLU) and its generic latent attention. All take device pointers and run on the
 // given stream; fp32 math, storage in fp32 or bf16 where a DType says so.
 #pragma once
 
@@ -46,10 +46,6 @@ void cache_write(const float* kva, int64_t tokens, int64_t row, const int32_t* p
 // act[r, i] = silu(gu[r, i]) * gu[r, inter + i] for rows x inter; gu [rows, 2 * inter].
 void silu_mul(const void* gu, DType in, int64_t rows, int64_t inter, void* act, DType out,
               cudaStream_t s);
-
-// x[t, :] += sum_j weights[t, j] * eo[slot_row[t * top_k + j], :] (slot_row -1: dropped).
-void combine_add(const int64_t* slot_row, const void* eo, DType dt, const float* weights,
-                 int64_t tokens, int top_k, int64_t hidden, float* x, cudaStream_t s);
 
 // Attention in the latent space for every (query token, head): query token t of input slot[t] at
 // position pos[t] attends causally over tokens [0, pos[t]] of its sequence (block table row

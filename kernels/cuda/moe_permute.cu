@@ -98,10 +98,11 @@ __device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float
 __device__ __forceinline__ void from_f(float v, float* d) { *d = v; }
 __device__ __forceinline__ void from_f(float v, __nv_bfloat16* d) { *d = __float2bfloat16_rn(v); }
 
-template <class T>
+// kAdd: y (fp32) += the weighted sum; otherwise y (dtype O) = it.
+template <class T, class O, bool kAdd>
 __global__ void combine_kernel(const int64_t* __restrict__ slot_row, const T* __restrict__ eo,
                                const float* __restrict__ w, int top_k, int64_t hidden,
-                               T* __restrict__ y) {
+                               O* __restrict__ y) {
   const int64_t t = blockIdx.x;
   for (int64_t c = threadIdx.x; c < hidden; c += blockDim.x) {
     float acc = 0;
@@ -109,7 +110,8 @@ __global__ void combine_kernel(const int64_t* __restrict__ slot_row, const T* __
       const int64_t r = slot_row[t * top_k + j];
       if (r >= 0) acc += w[t * top_k + j] * to_f(eo[r * hidden + c]);
     }
-    from_f(acc, y + t * hidden + c);
+    if constexpr (kAdd) y[t * hidden + c] += acc;
+    else from_f(acc, y + t * hidden + c);
   }
 }
 
@@ -168,15 +170,34 @@ void moe_combine_cuda(const MoePermutationDevice& p, const void* expert_out, con
   auto cs = static_cast<cudaStream_t>(stream);
   const unsigned grid = unsigned(p.n_tokens);
   if (dtype == DType::kF32) {
-    combine_kernel<float><<<grid, 128, 0, cs>>>(p.slot_row.as<int64_t>(),
+    combine_kernel<float, float, false><<<grid, 128, 0, cs>>>(p.slot_row.as<int64_t>(),
                                                 static_cast<const float*>(expert_out), weights,
                                                 p.top_k, hidden, static_cast<float*>(y));
   } else if (dtype == DType::kBF16) {
-    combine_kernel<__nv_bfloat16><<<grid, 128, 0, cs>>>(
+    combine_kernel<__nv_bfloat16, __nv_bfloat16, false><<<grid, 128, 0, cs>>>(
         p.slot_row.as<int64_t>(), static_cast<const __nv_bfloat16*>(expert_out), weights,
         p.top_k, hidden, static_cast<__nv_bfloat16*>(y));
   } else {
     throw std::invalid_argument("moe_combine (CUDA): dtype must be fp32 or bf16");
+  }
+  DSBENCH_KERNEL_LAUNCH_CHECK();
+}
+
+void moe_combine_add_cuda(const MoePermutationDevice& p, const void* expert_out, const float* weights,
+                          int64_t hidden, DType dtype, float* x, void* stream) {
+  if (p.n_tokens == 0) return;
+  if (hidden <= 0 || !weights || !x) throw std::invalid_argument("moe_combine_add (CUDA): bad args");
+  auto cs = static_cast<cudaStream_t>(stream);
+  const unsigned grid = unsigned(p.n_tokens);
+  if (dtype == DType::kF32) {
+    combine_kernel<float, float, true><<<grid, 128, 0, cs>>>(
+        p.slot_row.as<int64_t>(), static_cast<const float*>(expert_out), weights, p.top_k, hidden, x);
+  } else if (dtype == DType::kBF16) {
+    combine_kernel<__nv_bfloat16, float, true><<<grid, 128, 0, cs>>>(
+        p.slot_row.as<int64_t>(), static_cast<const __nv_bfloat16*>(expert_out), weights, p.top_k,
+        hidden, x);
+  } else {
+    throw std::invalid_argument("moe_combine_add (CUDA): dtype must be fp32 or bf16");
   }
   DSBENCH_KERNEL_LAUNCH_CHECK();
 }

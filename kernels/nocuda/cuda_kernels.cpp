@@ -79,6 +79,10 @@ void moe_combine_cuda(const MoePermutationDevice&, const void*, const float*, in
                       void*, void*) {
   no_cuda();
 }
+void moe_combine_add_cuda(const MoePermutationDevice&, const void*, const float*, int64_t, DType,
+                          float*, void*) {
+  no_cuda();
+}
 void moe_grouped_gemm_cuda(const void*, const std::vector<int64_t>&, const void*, int64_t,
                            int64_t, void*, void*) {
   no_cuda();

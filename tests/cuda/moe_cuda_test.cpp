@@ -121,6 +121,14 @@ TEST(CudaMoe, PermuteDispatchCombineMatchCpu) {
   auto gy = kc::download<float>(dy.get(), y.size());
   std::vector<double> yd(y.begin(), y.end());
   EXPECT_LE(max_rel_error(gy, yd), 1e-5);
+  // The same sum added into an fp32 residual.
+  std::vector<float> x0 = random_floats(y.size(), 77);
+  auto dres = kc::upload(x0);
+  kc::moe_combine_add_cuda(gpu, ddisp.get(), dwts.as<float>(), hidden, k::DType::kF32, dres.as<float>());
+  auto gx = kc::download<float>(dres.get(), y.size());
+  std::vector<double> xd(y.size());
+  for (size_t i = 0; i < y.size(); ++i) xd[i] = double(x0[i]) + double(y[i]);
+  EXPECT_LE(max_rel_error(gx, xd), 1e-5);
 
   std::vector<int32_t> bad = {0, 99};
   auto dbad = kc::upload(bad);

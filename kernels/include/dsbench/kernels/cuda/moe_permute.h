@@ -31,5 +31,9 @@ void moe_dispatch_cuda(const MoePermutationDevice& p, const void* x, int64_t row
 // expert_out and y alike.
 void moe_combine_cuda(const MoePermutationDevice& p, const void* expert_out, const float* weights,
                       int64_t hidden, DType dtype, void* y, void* stream = nullptr);
+// x[t] += the same weighted sum, into an fp32 residual x [n_tokens, hidden] (expert_out fp32 or
+// bf16 per dtype): the combine step of a MoE layer whose output adds straight into the residual.
+void moe_combine_add_cuda(const MoePermutationDevice& p, const void* expert_out, const float* weights,
+                          int64_t hidden, DType dtype, float* x, void* stream = nullptr);
 
 }  // namespace dsbench::kernels::cuda
