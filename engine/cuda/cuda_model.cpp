@@ -254,27 +254,24 @@ CudaModel::CudaModel(const Model& cpu, CudaModelOptions opts) {
     m.weight_bytes +=
         L.q_a.bytes() + L.q_b.bytes() + L.q.bytes() + L.kv_a.bytes() + L.kv_b.bytes() + L.o.bytes();
     L.moe = lw.moe;
+    // A SwiGLU MLP (the dense FFN or the shared experts): gate_up [2*inter, hidden], down.
+    auto upload_mlp = [&](const Expert& e, const std::string& name, DevLinear& gu, DevLinear& down) {
+      gu = upload_rows(e.gate_up, at + name + ".gate_proj/up_proj");
+      down = upload_rows(e.down, at + name + ".down_proj");
+      if (gu.n != 2 * down.k || gu.k != m.H || down.n != m.H)
+        throw Error("CUDA engine: " + at + name + " shapes do not match");
+      m.max_mlp_inter = std::max(m.max_mlp_inter, down.k);
+      m.weight_bytes += gu.bytes() + down.bytes();
+    };
     if (!lw.moe) {
-      L.dense_gu = upload_rows(lw.dense.gate_up, at + "mlp.gate_proj/up_proj");
-      L.dense_down = upload_rows(lw.dense.down, at + "mlp.down_proj");
-      if (L.dense_gu.n != 2 * L.dense_down.k || L.dense_gu.k != m.H || L.dense_down.n != m.H)
-        throw Error("CUDA engine: " + at + "dense MLP shapes do not match");
-      m.max_mlp_inter = std::max(m.max_mlp_inter, L.dense_down.k);
-      m.weight_bytes += L.dense_gu.bytes() + L.dense_down.bytes();
+      upload_mlp(lw.dense, "mlp", L.dense_gu, L.dense_down);
     } else {
       const int64_t E = c.n_routed_experts;
       L.router = upload_vec(lw.router, E * m.H, at + "mlp.gate");
       if (!lw.router_bias.empty())
         L.router_bias = upload_vec(lw.router_bias, E, at + "e_score_correction_bias");
       L.shared = c.n_shared_experts > 0;
-      if (L.shared) {
-        L.shared_gu = upload_rows(lw.shared.gate_up, at + "shared_experts.gate_proj/up_proj");
-        L.shared_down = upload_rows(lw.shared.down, at + "shared_experts.down_proj");
-        if (L.shared_gu.n != 2 * L.shared_down.k || L.shared_gu.k != m.H || L.shared_down.n != m.H)
-          throw Error("CUDA engine: " + at + "shared expert shapes do not match");
-        m.max_mlp_inter = std::max(m.max_mlp_inter, L.shared_down.k);
-        m.weight_bytes += L.shared_gu.bytes() + L.shared_down.bytes();
-      }
+      if (L.shared) upload_mlp(lw.shared, "shared_experts", L.shared_gu, L.shared_down);
       if (int64_t(lw.experts.size()) != E)
         throw Error("CUDA engine: " + at + "routed expert count");
       std::vector<const Linear*> gus, downs;
