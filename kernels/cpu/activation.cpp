@@ -17,24 +17,8 @@ void silu_mul(const float* gate_up, int64_t rows, int64_t inter, int64_t ld, flo
   }
 }
 
-float softmax_inplace(float* x, int64_t n) {
-  float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-  for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
-  // The vectorisable exp: prefill applies this to every causal score, where a scalar std::exp
-  // cost more than the attention GEMMs.
-  float s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = detail::exp_neg(x[i] - mx);
-    s += x[i];
-  }
-  const float inv = 1.0f / s;
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
-  return mx;
-}
-
+// The vectorisable exp: prefill applies this to every causal score, where a scalar std::exp cost
+// more than the attention GEMMs.
 float online_softmax_row(float* s, int64_t n, int64_t valid, float* m, float* l) {
   valid = valid < 0 ? 0 : (valid > n ? n : valid);
   for (int64_t i = valid; i < n; ++i) s[i] = 0.0f;
@@ -53,6 +37,16 @@ float online_softmax_row(float* s, int64_t n, int64_t valid, float* m, float* l)
   *l = *l * alpha + sum;
   *m = mx;
   return alpha;
+}
+
+// One tile holding the whole row.
+float softmax_inplace(float* x, int64_t n) {
+  float m = -INFINITY, l = 0;
+  online_softmax_row(x, n, n, &m, &l);
+  const float inv = 1.0f / l;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+  return m;
 }
 
 }  // namespace dsbench::kernels
