@@ -17,6 +17,29 @@ double percentile(std::vector<double> v, double q) {
   return v[lo] + (v[hi] - v[lo]) * frac;
 }
 
+MedianRank median_ci_rank(long n, double level) {
+  MedianRank r;
+  if (n <= 0) return r;
+  // Coverage of [x(k), x(n+1-k)] is P(k <= X <= n-k) = 1 - 2 F(k-1), X ~ Binomial(n, 1/2) the
+  // number of samples below the true median. The pmf in log space: no overflow for large n.
+  const double nn = double(n), ln_half_n = nn * std::log(0.5);
+  auto pmf = [&](long i) {
+    return std::exp(std::lgamma(nn + 1) - std::lgamma(double(i) + 1) - std::lgamma(nn - double(i) + 1) +
+                    ln_half_n);
+  };
+  double cdf = pmf(0);  // F(k-1) for k = 1
+  r.k = 1;
+  r.level = std::max(0.0, 1.0 - 2.0 * cdf);
+  for (long k = 2; 2 * k <= n + 1; ++k) {
+    cdf += pmf(k - 1);
+    const double cov = 1.0 - 2.0 * cdf;
+    if (cov < level) break;
+    r.k = k;
+    r.level = cov;
+  }
+  return r;
+}
+
 Stats compute_stats(const std::vector<double>& samples) {
   Stats s;
   s.n = long(samples.size());
@@ -34,13 +57,23 @@ Stats compute_stats(const std::vector<double>& samples) {
     s.stddev = std::sqrt(ss / double(samples.size() - 1));  // sample standard deviation
   }
   s.cv = s.mean != 0 ? s.stddev / std::fabs(s.mean) : 0.0;
+  std::vector<double> v(samples);
+  std::sort(v.begin(), v.end());
+  const MedianRank mr = median_ci_rank(s.n);
+  s.median_ci_low = v[size_t(mr.k - 1)];
+  s.median_ci_high = v[size_t(s.n - mr.k)];
+  s.median_ci_level = mr.level;
+  s.noise = s.median != 0 ? (s.median_ci_high - s.median_ci_low) / (2 * std::fabs(s.median)) : 0.0;
   return s;
 }
 
 nlohmann::json to_json(const Stats& s) {
   return {{"median", s.median}, {"mean", s.mean}, {"stddev", s.stddev}, {"cv", s.cv},
           {"p10", s.p10},       {"p90", s.p90},   {"min", s.min},       {"max", s.max},
-          {"n", s.n}};
+          {"n", s.n},           {"median_ci_low", s.median_ci_low},
+          {"median_ci_high", s.median_ci_high},
+          {"median_ci_level", s.median_ci_level},
+          {"noise", s.noise}};
 }
 
 }  // namespace dsbench

@@ -29,6 +29,36 @@ TEST(Stats, KnownAnswers) {
   EXPECT_EQ(compute_stats({}).n, 0);
 }
 
+// The median's distribution-free 95% interval, against the published order-statistic table
+// (e.g. Conover, Practical Nonparametric Statistics): n = 10 -> ranks 2..9 (97.9%), n = 20 ->
+// 6..15 (95.9%), n = 100 -> 40..61 (96.5%). Below 6 samples no interval reaches 95%.
+TEST(Stats, MedianConfidenceIntervalFromOrderStatistics) {
+  struct Row {
+    long n, k;
+    double level;
+  };
+  for (const Row& r : {Row{10, 2, 0.97852}, Row{20, 6, 0.95861}, Row{100, 40, 0.96480},
+                       Row{6, 1, 0.96875}, Row{5, 1, 0.93750}, Row{2, 1, 0.5}, Row{1, 1, 0.0}}) {
+    const MedianRank m = median_ci_rank(r.n);
+    EXPECT_EQ(m.k, r.k) << "n = " << r.n;
+    EXPECT_NEAR(m.level, r.level, 5e-5) << "n = " << r.n;
+  }
+  // Ten samples 1..10 (shuffled): the interval is [x(2), x(9)] = [2, 9], median 5.5.
+  Stats s = compute_stats({7, 2, 9, 4, 10, 1, 5, 3, 8, 6});
+  EXPECT_DOUBLE_EQ(s.median_ci_low, 2);
+  EXPECT_DOUBLE_EQ(s.median_ci_high, 9);
+  EXPECT_NEAR(s.median_ci_level, 0.97852, 5e-5);
+  EXPECT_DOUBLE_EQ(s.noise, (9.0 - 2.0) / (2 * 5.5));
+  // One wild outlier does not move it: the interval ignores the extremes that the stddev
+  // (and cv) absorb.
+  Stats o = compute_stats({1.00, 1.01, 0.99, 1.00, 1.02, 0.98, 1.00, 1.01, 0.99, 50.0});
+  EXPECT_LT(o.noise, 0.02);
+  EXPECT_GT(o.cv, 2.0);
+  Stats one = compute_stats({3.0});
+  EXPECT_DOUBLE_EQ(one.median_ci_level, 0.0);
+  EXPECT_DOUBLE_EQ(one.noise, 0.0);
+}
+
 TEST(Roofline, IdealOverMeasured) {
   // 10 GB at 10 GB/s = 1 s ideal; measured 2 s -> 0.5. Compute-bound case uses FLOPs.
   EXPECT_DOUBLE_EQ(roofline_fraction(2.0, 10e9, 0, 10, 100), 0.5);
