@@ -7,6 +7,7 @@
 #include "dsbench/config.h"
 #include "dsbench/error.h"
 #include "dsbench/kernels/cuda_device.h"
+#include "dsbench/reports/compare.h"
 #include "dsbench/registry.h"
 #include "dsbench/runner.h"
 #include "subcommand.h"
@@ -50,6 +51,11 @@ int run(const std::vector<std::string>& args) {
     ("filter", po::value<std::string>(), "regex over suite/name{params}")
     ("repetitions", po::value<int>(), "repetitions per timed benchmark (raw samples kept)")
     ("min-time", po::value<double>(), "minimum seconds per repetition")
+    ("max-noise", po::value<std::string>(),
+     "keep adding repetitions to each timed benchmark until the median's 95% interval is "
+     "within this fraction of it (2% or 0.02; default off)")
+    ("max-time", po::value<double>(), "most seconds one benchmark may run to reach --max-noise "
+                                      "(default 20)")
     ("device", po::value<std::string>()->default_value("auto"), "cpu | cuda | auto")
     ("trace", po::value<std::string>(), "write a Chrome/Perfetto trace to this file")
     ("quick", "short plan of each suite: seconds, for tests and CI")
@@ -92,6 +98,16 @@ int run(const std::vector<std::string>& args) {
   if (vm.count("min-time")) {
     opts.min_time = vm["min-time"].as<double>();
     if (!(opts.min_time > 0)) throw UsageError("--min-time: must be a positive number of seconds");
+  }
+  if (vm.count("max-noise")) {
+    opts.max_noise = reports::parse_fraction(vm["max-noise"].as<std::string>(), "--max-noise");
+    if (!(opts.max_noise > 0 && opts.max_noise < 1)) {
+      throw UsageError("--max-noise: expected a fraction between 0 and 1, such as 2% or 0.02");
+    }
+  }
+  if (vm.count("max-time")) {
+    opts.max_time = vm["max-time"].as<double>();
+    if (!(opts.max_time > 0)) throw UsageError("--max-time: must be a positive number of seconds");
   }
   if (vm.count("filter")) opts.filter = vm["filter"].as<std::string>();
   if (!vm["device"].defaulted()) opts.device = vm["device"].as<std::string>();  // else the plan's

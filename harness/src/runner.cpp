@@ -114,25 +114,55 @@ void add_roofline_counters(BenchmarkRecord& rec, double bytes, double flops, con
   }
 }
 
-void run_timed(Benchmark& b, const RunOptions& opts, BenchmarkRecord& rec) {
+// warn: report on stderr a benchmark whose noise stayed above --max-noise (tty: clear the progress
+// line first).
+void run_timed(Benchmark& b, const RunOptions& opts, BenchmarkRecord& rec, bool warn, bool tty) {
   SampleCollector collector;
   auto body = std::move(b.timed);
-  auto* reg = benchmark::RegisterBenchmark(rec.name.c_str(), [&body](benchmark::State& st) {
-    body(st);
-  });
-  reg->Repetitions(std::max(1, opts.repetitions))->MinTime(opts.min_time);
-  if (b.manual_time) reg->UseManualTime();
-  else reg->UseRealTime();
-  try {
-    benchmark::RunSpecifiedBenchmarks(&collector);
-  } catch (...) {
+  // One Google Benchmark run of `reps` repetitions; every run's repetitions land in `collector`.
+  auto run_batch = [&](int reps) {
+    auto* reg = benchmark::RegisterBenchmark(rec.name.c_str(), [&body](benchmark::State& st) {
+      body(st);
+    });
+    reg->Repetitions(std::max(1, reps))->MinTime(opts.min_time);
+    if (b.manual_time) reg->UseManualTime();
+    else reg->UseRealTime();
+    try {
+      benchmark::RunSpecifiedBenchmarks(&collector);
+    } catch (...) {
+      benchmark::ClearRegisteredBenchmarks();
+      throw;
+    }
     benchmark::ClearRegisteredBenchmarks();
-    throw;
-  }
-  benchmark::ClearRegisteredBenchmarks();
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  run_batch(opts.repetitions);
   if (!collector.error.empty() && collector.samples.empty()) {
     rec.skipped = collector.error;  // SkipWithError: e.g. "no CUDA device"
     return;
+  }
+  if (opts.max_noise > 0) {
+    // Noise-based stopping: more repetitions, a batch at a time, until the median's interval is
+    // narrow enough (which needs at least 6 samples for 95%) or the time budget is spent.
+    constexpr size_t kMaxSamples = 10000;
+    const int batch = std::max(opts.repetitions, 5);
+    bool converged = false;
+    for (;;) {
+      const Stats s = compute_stats(collector.samples);
+      converged = s.median_ci_level >= 0.95 && s.noise <= opts.max_noise;
+      const double spent =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (converged || spent >= opts.max_time || collector.samples.size() >= kMaxSamples) break;
+      run_batch(batch);
+    }
+    rec.counters["max_noise"] = opts.max_noise;
+    rec.counters["noise_converged"] = converged ? 1 : 0;
+    if (!converged && warn) {
+      const Stats s = compute_stats(collector.samples);
+      std::fprintf(stderr, "%s%s: noise %.1f%% still above --max-noise %.1f%% after %zu repetitions (--max-time %gs)\n",
+                   tty ? "\r\033[K" : "", rec.name.c_str(), 100 * s.noise, 100 * opts.max_noise, collector.samples.size(),
+                   opts.max_time);
+    }
   }
   rec.samples = collector.samples;
   rec.counters["iterations"] = median_of(collector.iterations);
@@ -156,7 +186,8 @@ void apply_plan_file(const fs::path& plan, RunOptions& opts) {
   if (!j.is_object()) fail("(document)", "expected a JSON object");
   for (auto it = j.begin(); it != j.end(); ++it) {
     static const std::set<std::string> known = {"description", "repetitions", "min_time",
-                                                "quick", "device", "suites", "seed"};
+                                                "max_noise", "max_time", "quick",
+                                                "device", "suites", "seed"};
     if (!known.count(it.key())) fail(it.key(), "unknown field");
   }
   if (j.contains("repetitions")) {
@@ -170,6 +201,19 @@ void apply_plan_file(const fs::path& plan, RunOptions& opts) {
       fail("min_time", "expected a positive number of seconds");
     }
     opts.min_time = j["min_time"].get<double>();
+  }
+  if (j.contains("max_noise")) {
+    const json& v = j["max_noise"];
+    if (!v.is_number() || !(v.get<double>() > 0 && v.get<double>() < 1)) {
+      fail("max_noise", "expected a fraction between 0 and 1 (0.02 for 2%)");
+    }
+    opts.max_noise = v.get<double>();
+  }
+  if (j.contains("max_time")) {
+    if (!j["max_time"].is_number() || !(j["max_time"].get<double>() > 0)) {
+      fail("max_time", "expected a positive number of seconds");
+    }
+    opts.max_time = j["max_time"].get<double>();
   }
   if (j.contains("quick")) {
     if (!j["quick"].is_boolean()) fail("quick", "expected true or false");
@@ -284,7 +328,7 @@ RunOutcome run_plan(const RunOptions& opts) {
       if (!b.skipped.empty()) {
         rec.skipped = b.skipped;
       } else if (b.timed) {
-        run_timed(b, opts, rec);
+        run_timed(b, opts, rec, !opts.quiet, show_progress);
       } else if (b.measure || b.derive) {
         Measurement m = b.measure ? b.measure() : b.derive(run.suites[si].benchmarks);
         rec.samples = std::move(m.samples);

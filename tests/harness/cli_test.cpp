@@ -74,6 +74,15 @@ TEST(Cli, BadUsageExitsTwoAndNamesTheCulprit) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("repetitions"), std::string::npos) << r.output;
 
+  for (const char* bad : {"--max-noise 150%", "--max-noise often", "--max-noise 0", "--max-time 0",
+                          "--max-time -3"}) {
+    r = run(std::string("run --suite kv_cache --quiet --no-peaks --out /tmp/dsbench_cli_never.json ") + bad);
+    EXPECT_EQ(r.code, 2) << bad << ": " << r.output;
+    const std::string opt = std::string(bad).substr(0, std::string(bad).find(' '));
+    EXPECT_NE(r.output.find(opt), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists("/tmp/dsbench_cli_never.json"));
+  }
+
   r = run("");
   EXPECT_EQ(r.code, 2);
 }

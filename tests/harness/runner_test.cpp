@@ -2,7 +2,9 @@
 // (never passed off as results), filters apply, and the result file is written atomically.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <random>
 #include <stdexcept>
 
 #include "dsbench/error.h"
@@ -84,6 +86,31 @@ std::vector<Benchmark> fake_suite(const SuiteContext& ctx) {
 }
 
 DSBENCH_REGISTER_SUITE({"test_fake", "runner test suite", fake_suite});
+
+// Timed benchmarks with scripted per-iteration times (manual time): constant, and uniform on
+// [1, 2] ms from a seeded generator, so the median's interval narrows only as samples accumulate.
+std::vector<Benchmark> noise_suite(const SuiteContext&) {
+  std::vector<Benchmark> out;
+  Benchmark steady;
+  steady.name = "steady";
+  steady.manual_time = true;
+  steady.timed = [](benchmark::State& st) {
+    for (auto _ : st) st.SetIterationTime(1e-3);
+  };
+  out.push_back(steady);
+  Benchmark jitter;
+  jitter.name = "jitter";
+  jitter.manual_time = true;
+  auto rng = std::make_shared<std::mt19937_64>(7);
+  jitter.timed = [rng](benchmark::State& st) {
+    const double t = 1e-3 * (1.0 + std::uniform_real_distribution<double>(0, 1)(*rng));
+    for (auto _ : st) st.SetIterationTime(t);
+  };
+  out.push_back(jitter);
+  return out;
+}
+
+DSBENCH_REGISTER_SUITE({"test_noise", "runner noise-stopping test suite", noise_suite});
 
 const BenchmarkRecord* find(const RunRecord& r, const std::string& name) {
   for (const auto& s : r.suites) {
@@ -167,6 +194,58 @@ TEST(Runner, CollectsRepetitionsSkipsAndFailures) {
   fs::remove_all(out.parent_path());
 }
 
+// --max-noise: repetitions are added until the median's 95% interval is narrow enough; a target
+// the time budget cannot reach stops at --max-time and is recorded as not converged. Without it,
+// exactly --repetitions samples.
+TEST(Runner, NoiseBasedStoppingAddsRepetitionsUntilTheMedianIsKnown) {
+  fs::path out = fs::temp_directory_path() / "dsbench_runner_noise.json";
+  RunOptions o = options(out);
+  o.suites = {{"test_noise", "dsv3-tiny", {}}};
+  o.measure_peaks = false;
+
+  RunOutcome plain = run_plan(o);
+  for (const char* name : {"steady", "jitter"}) {
+    const BenchmarkRecord* b = find(plain.record, name);
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(b->samples.size(), 4u) << name;
+    EXPECT_FALSE(b->counters.contains("noise_converged")) << name;
+  }
+
+  o.max_noise = 0.10;
+  o.max_time = 30;
+  RunOutcome adaptive = run_plan(o);
+  const BenchmarkRecord* steady = find(adaptive.record, "steady");
+  ASSERT_NE(steady, nullptr);
+  // 4 samples cannot give a 95% interval; one batch of 5 more can (9 samples: 96.1%).
+  EXPECT_EQ(steady->samples.size(), 9u);
+  EXPECT_EQ(steady->counters["noise_converged"], 1);
+  EXPECT_DOUBLE_EQ(steady->stats.noise, 0.0);
+  const BenchmarkRecord* jitter = find(adaptive.record, "jitter");
+  ASSERT_NE(jitter, nullptr);
+  EXPECT_EQ(jitter->counters["noise_converged"], 1);
+  EXPECT_LE(jitter->stats.noise, 0.10);
+  EXPECT_GE(jitter->stats.median_ci_level, 0.95);
+  EXPECT_GT(jitter->samples.size(), 9u) << "uniform [1, 2] ms needs tens of samples for +-10%";
+
+  // An unreachable target ends at the time budget, flagged.
+  o.max_noise = 1e-4;
+  o.max_time = 0.3;
+  o.filter = "jitter";
+  const auto t0 = std::chrono::steady_clock::now();
+  RunOutcome capped = run_plan(o);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const BenchmarkRecord* j = find(capped.record, "jitter");
+  ASSERT_NE(j, nullptr);
+  EXPECT_EQ(j->counters["noise_converged"], 0);
+  EXPECT_GT(j->stats.noise, 1e-4);
+  EXPECT_GT(j->samples.size(), 4u);
+  EXPECT_LT(took, 10.0) << "the budget bounds the run";
+  nlohmann::json f = load_result_file(out);
+  EXPECT_EQ(f["suites"][0]["benchmarks"][0]["counters"]["noise_converged"], 0);
+  EXPECT_TRUE(f["suites"][0]["benchmarks"][0]["stats"].contains("median_ci_low"));
+  fs::remove(out);
+}
+
 TEST(Runner, FilterSelectsByKey) {
   fs::path out = fs::temp_directory_path() / "dsbench_runner_filter.json";
   RunOptions o = options(out);
@@ -199,16 +278,22 @@ TEST(Runner, PlanFilesAreValidated) {
   fs::path p = fs::temp_directory_path() / "dsbench_plan_test.json";
   auto write = [&](const nlohmann::json& j) { write_json_atomic(p, j); };
   RunOptions o;
-  write({{"repetitions", 7}, {"suites", {{{"suite", "kv_cache"}, {"model", "deepseek-v3"}}}}});
+  write({{"repetitions", 7}, {"max_noise", 0.02}, {"max_time", 5},
+         {"suites", {{{"suite", "kv_cache"}, {"model", "deepseek-v3"}}}}});
   apply_plan_file(p, o);
   EXPECT_EQ(o.repetitions, 7);
+  EXPECT_DOUBLE_EQ(o.max_noise, 0.02);
+  EXPECT_DOUBLE_EQ(o.max_time, 5);
   ASSERT_EQ(o.suites.size(), 1u);
   EXPECT_EQ(o.suites[0].model, "deepseek-v3");
   for (const auto& [bad, field] : std::vector<std::pair<nlohmann::json, std::string>>{
            {{{"suites", nlohmann::json::array()}}, "suites"},
            {{{"repetitions", 0}, {"suites", {{{"suite", "a"}}}}}, "repetitions"},
            {{{"suites", {{{"model", "x"}}}}}, "suites[0].suite"},
-           {{{"suites", {{{"suite", "a"}}}}, {"bogus", 1}}, "bogus"}}) {
+           {{{"suites", {{{"suite", "a"}}}}, {"bogus", 1}}, "bogus"},
+           {{{"suites", {{{"suite", "a"}}}}, {"max_noise", 2}}, "max_noise"},
+           {{{"suites", {{{"suite", "a"}}}}, {"max_noise", "2%"}}, "max_noise"},
+           {{{"suites", {{{"suite", "a"}}}}, {"max_time", 0}}, "max_time"}}) {
     write(bad);
     try {
       apply_plan_file(p, o);

@@ -23,6 +23,11 @@ struct RunOptions {
   std::vector<SuitePlan> suites;
   int repetitions = 5;
   double min_time = 0.05;  // seconds per repetition (Google Benchmark --benchmark_min_time)
+  // Noise-based stopping for timed benchmarks (as nvbench's --max-noise): after `repetitions`,
+  // keep adding repetitions until Stats::noise (the relative half-width of the median's 95%
+  // interval) is at most max_noise, or max_time seconds have gone into the benchmark. 0: off.
+  double max_noise = 0;
+  double max_time = 20;
   std::string filter;      // ECMAScript regex over "suite/name{params}"; empty = all
   std::string device = "auto";  // cpu | cuda | auto
   // Filled by the caller (the CLI asks kernels/ whether a device is usable; the harness core sits
@@ -38,7 +43,7 @@ struct RunOptions {
   std::string command;          // the command line, for the record
 };
 
-// Loads a plan file: {"repetitions":N, "min_time":S, "quick":bool,
+// Loads a plan file: {"repetitions":N, "min_time":S, "max_noise":F, "max_time":S, "quick":bool,
 // "suites":[{"suite":"kv_cache","model":"dsv3-tiny","options":{...}}]}. Fields given in `opts`
 // by the command line win over the plan's. UsageError naming the file and field.
 void apply_plan_file(const std::filesystem::path& plan, RunOptions& opts);
