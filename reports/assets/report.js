@@ -63,6 +63,11 @@
     return b.name + (p ? ' {' + p + '}' : '');
   }
 
+  function noiseOf(b) {
+    const s = b.stats;
+    return s && isNum(s.noise) && isNum(s.median_ci_level) && s.median_ci_level >= 0.95 ? s.noise : null;
+  }
+
   function benchTable(parent, suite, cmpByKey) {
     const rows = suite.benchmarks.map((b) => ({ b: b, med: medianOf(b),
       cmp: cmpByKey ? cmpByKey.get(suite.name + '|' + b.name + '|' + JSON.stringify(sortKeys(b.params))) : null }));
@@ -75,6 +80,9 @@
       { label: 'p10', value: (r) => r.b.stats && r.b.stats.p10, text: (r) => fmtValue(r.b.stats && r.b.stats.p10, r.b.unit), num: true },
       { label: 'p90', value: (r) => r.b.stats && r.b.stats.p90, text: (r) => fmtValue(r.b.stats && r.b.stats.p90, r.b.unit), num: true },
       { label: 'cv', value: (r) => r.b.stats && r.b.stats.cv, text: (r) => r.b.stats && isNum(r.b.stats.cv) ? (r.b.stats.cv * 100).toFixed(1) + '%' : '-', num: true },
+      // Half-width of the median's 95% interval, relative (what --max-noise bounds); '-' below the
+      // 6 samples such an interval needs.
+      { label: '\u00b1 median', value: (r) => noiseOf(r.b), text: (r) => isNum(noiseOf(r.b)) ? (noiseOf(r.b) * 100).toFixed(1) + '%' : '-', num: true },
       { label: 'n', value: (r) => samplesOf(r.b).length, num: true },
       { label: 'better', value: (r) => r.b.direction },
     ];
