@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <set>
 
 #include "dsbench/config.h"
 #include "dsbench/error.h"
 #include "dsbench/reports/mann_whitney.h"
+#include "dsbench/stats.h"
 
 namespace dsbench::reports {
 namespace fs = std::filesystem;
@@ -202,6 +204,18 @@ Judgement judge_samples(const std::vector<double>& base, const std::vector<doubl
   }
   if (std::fabs(j.delta) <= threshold) {
     j.verdict = Verdict::kUnchanged;
+    // "Unchanged" is weak evidence when a median is only known to more than the threshold (its
+    // 95% interval; with under 6 samples there is none, and nothing is said).
+    if (!deterministic) {
+      const Stats sb = compute_stats(base), sc = compute_stats(cand);
+      const double noise = std::max(sb.median_ci_level >= 0.95 ? sb.noise : 0.0,
+                                    sc.median_ci_level >= 0.95 ? sc.noise : 0.0);
+      if (noise > threshold) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "noisy: a median is only known to +-%.1f%%", 100 * noise);
+        j.note = buf;
+      }
+    }
     return j;
   }
   if (j.p_value >= alpha) {

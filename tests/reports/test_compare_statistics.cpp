@@ -3,6 +3,7 @@
 // <= 5%, and the direction of each metric is honoured.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "dsbench/reports/compare.h"
@@ -78,6 +79,25 @@ TEST(CompareStatistics, SmallChangesStayUnchangedEvenWhenSignificant) {
   EXPECT_EQ(j.verdict, Verdict::kUnchanged);
   // The same with a 1% threshold is a regression.
   EXPECT_EQ(judge_samples(base, cand, Direction::kLower, 0.01, 0.01).verdict, Verdict::kRegressed);
+}
+
+TEST(CompareStatistics, UnchangedButNoisyIsFlagged) {
+  // Equal medians, but the baseline's spreads +-30%: "unchanged" cannot rule out a 5% change.
+  std::mt19937_64 rng(11);
+  auto quiet = test::lognormal_samples(rng, 1.0, 0.001, kSamples);
+  auto noisy = test::lognormal_samples(rng, 1.0, 0.3, 10);
+  noisy[0] = 1.0;  // keep the medians within the threshold
+  std::sort(noisy.begin(), noisy.end());
+  const double mid = (noisy[4] + noisy[5]) / 2;
+  for (double& x : noisy) x /= mid;
+  auto j = judge_samples(noisy, quiet, Direction::kLower, 0.05, 0.01);
+  EXPECT_EQ(j.verdict, Verdict::kUnchanged);
+  EXPECT_NE(j.note.find("noisy"), std::string::npos) << j.note;
+  // Tight samples on both sides: no flag.
+  auto quiet2 = test::lognormal_samples(rng, 1.0, 0.001, kSamples);
+  EXPECT_EQ(judge_samples(quiet2, quiet, Direction::kLower, 0.05, 0.01).note, "");
+  // Too few samples for an interval (quick runs): nothing is claimed either way.
+  EXPECT_EQ(judge_samples({1.0, 1.3, 0.7}, {1.0, 1.0, 1.01}, Direction::kLower, 0.05, 0.01).note, "");
 }
 
 TEST(CompareStatistics, LargeButNoisyChangeIsInconclusive) {
