@@ -183,6 +183,39 @@ static constexpr const BcTile* bc_tiles[6] = {bc_row<1>, bc_row<2>, bc_row<3>,
                                               bc_row<4>, bc_row<5>, bc_row<6>};
 #endif
 
+void gemm_bc_prepacked(int M, int N, int K, const float* A, int64_t sai, int64_t sak,
+                       const float* Bp, float* C, int64_t ldc, bool accumulate) {
+#if defined(__AVX512F__)
+  constexpr int kMR = 6, kNC = 64, kKC = 64;
+  for (int j0 = 0; j0 < N; j0 += kNC) {
+    const int nc = std::min(kNC, N - j0);
+    const int nv = (nc + 15) / 16;
+    const int rem = nc - 16 * (nv - 1);
+    const __mmask16 last = rem == 16 ? __mmask16(0xFFFF) : __mmask16((1u << rem) - 1u);
+    const float* bj = Bp + int64_t(j0 / kNC) * K * kNC;
+    for (int k0 = 0; k0 < K; k0 += kKC) {
+      const int kc = std::min(kKC, K - k0);
+      const bool acc = accumulate || k0 > 0;
+      const float* a0 = A + int64_t(k0) * sak;
+      for (int i0 = 0; i0 < M; i0 += kMR) {
+        const int mr = std::min(kMR, M - i0);
+        bc_tiles[mr - 1][nv - 1](kc, a0 + int64_t(i0) * sai, sai, sak, bj + int64_t(k0) * kNC, kNC,
+                                 C + int64_t(i0) * ldc + j0, ldc, acc, last);
+      }
+    }
+  }
+#else
+  for (int i = 0; i < M; ++i) {
+    float* c = C + int64_t(i) * ldc;
+    if (!accumulate) std::fill(c, c + N, 0.0f);
+    for (int k = 0; k < K; ++k) {
+      const float a = A[int64_t(i) * sai + int64_t(k) * sak];
+      for (int j = 0; j < N; ++j) c[j] += a * Bp[(int64_t(j / 64) * K + k) * 64 + j % 64];
+    }
+  }
+#endif
+}
+
 void gemm_bc(int M, int N, int K, const float* A, int64_t sai, int64_t sak, const float* B,
              int64_t ldb, float* C, int64_t ldc, bool accumulate) {
 #if defined(__AVX512F__)

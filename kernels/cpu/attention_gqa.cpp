@@ -322,12 +322,21 @@ void small_item(const DecodeCore& c, const WorkItem& it, const float* q, float* 
 
 // Online softmax over S^T [n][G] (heads contiguous), vectorised over heads: probabilities in
 // place, m/l updated, the O^T rows [Dv][G] rescaled.
+constexpr float kLazyMax = 8.0f;  // e^8 ~ 3e3
+
 void softmax_t(int n, int G, int Dv, float* st, float* m, float* l, float* acc_t) {
 #if defined(__AVX512F__)
   for (int g0 = 0; g0 < G; g0 += 16) {
     const __m512 mold = _mm512_loadu_ps(m + g0);
-    __m512 mx = mold;
-    for (int t = 0; t < n; ++t) mx = _mm512_max_ps(mx, _mm512_loadu_ps(st + int64_t(t) * G + g0));
+    __m512 cmax = _mm512_set1_ps(-INFINITY);
+    for (int t = 0; t < n; ++t) cmax = _mm512_max_ps(cmax, _mm512_loadu_ps(st + int64_t(t) * G + g0));
+    // Lazy rescaling: a head keeps its running max until a score exceeds it by more than
+    // kLazyMax, so the O^T rows (Dv x 16 values, strided) are rescaled only on those rare steps
+    // instead of whenever any of the 16 heads sees a new max. Probabilities then reach up to
+    // e^kLazyMax, far from fp32 overflow; l and acc use the same max, so the result is unchanged.
+    const __mmask16 raise =
+        _mm512_cmp_ps_mask(cmax, _mm512_add_ps(mold, _mm512_set1_ps(kLazyMax)), _CMP_GT_OQ);
+    const __m512 mx = _mm512_mask_mov_ps(mold, raise, _mm512_max_ps(mold, cmax));
     const __m512 alpha = exp_neg16(_mm512_sub_ps(mold, mx));
     __m512 sum = _mm512_setzero_ps();
     for (int t = 0; t < n; ++t) {
@@ -338,7 +347,7 @@ void softmax_t(int n, int G, int Dv, float* st, float* m, float* l, float* acc_t
     }
     _mm512_storeu_ps(l + g0, _mm512_fmadd_ps(_mm512_loadu_ps(l + g0), alpha, sum));
     _mm512_storeu_ps(m + g0, mx);
-    if (_mm512_cmp_ps_mask(alpha, _mm512_set1_ps(1.0f), _CMP_NEQ_UQ) != 0)
+    if (raise != 0)
       for (int e = 0; e < Dv; ++e) {
         float* a = acc_t + int64_t(e) * G + g0;
         _mm512_storeu_ps(a, _mm512_mul_ps(_mm512_loadu_ps(a), alpha));
@@ -363,7 +372,7 @@ void softmax_t(int n, int G, int Dv, float* st, float* m, float* l, float* acc_t
 }
 
 // Many q heads per kv head: each chunk of rows widened once, then GEMMs over all heads.
-// qt: [Hkv][D][G] (scaled). scratch: kf [kChunk][D], vf [kChunk][Dv], st [kChunk][G];
+// qt: per kv head Q^T [D][G] packed for gemm_bc_prepacked (scaled). scratch: kf [kChunk][D], vf [kChunk][Dv], st [kChunk][G];
 // acc_t: [Hkv][Dv][G]. Writes acc [Hkv*G][Dv].
 void large_item(const DecodeCore& c, const WorkItem& it, const float* qt, float* m, float* l,
                 float* acc, float* scratch, float* acc_t) {
@@ -395,7 +404,7 @@ void large_item(const DecodeCore& c, const WorkItem& it, const float* qt, float*
       }
       float* at = acc_t + int64_t(hk) * Dv * G;
       // S^T [n][G] = Kf [n][D] . Q^T [D][G]
-      gemm_bc(s.n, G, D, kf, D, 1, qt + int64_t(hk) * D * G, G, st, G, false);
+      gemm_bc_prepacked(s.n, G, D, kf, D, 1, qt + int64_t(hk) * packed_b_elems(G, D), st, G, false);
       softmax_t(s.n, G, Dv, st, m + hk * G, l + hk * G, at);
       // O^T [Dv][G] += Vf^T [Dv][n] . P^T [n][G]
       gemm_bc(Dv, G, s.n, vsrc, 1, ldvf, st, G, at, G, true);
@@ -417,6 +426,7 @@ void run_items(const DecodeCore& c, const std::vector<WorkItem>& items, const fl
   const int64_t n_items = int64_t(items.size());
   const bool large = core_large_g(c);
   const size_t scratch_n = large ? size_t(kChunk) * (D + Dv + c.G) : size_t(c.G) * kChunk;
+  const int64_t q_per_seq = large ? int64_t(c.Hkv) * packed_b_elems(c.G, D) : int64_t(Hq) * D;
 #pragma omp parallel if (par)
   {
     float* scratch = workspace(7, scratch_n);
@@ -424,7 +434,7 @@ void run_items(const DecodeCore& c, const std::vector<WorkItem>& items, const fl
 #pragma omp for schedule(dynamic, 1)
     for (int64_t i = 0; i < n_items; ++i) {
       const WorkItem& it = items[size_t(i)];
-      const float* q = qp + int64_t(it.b) * Hq * D;
+      const float* q = qp + int64_t(it.b) * q_per_seq;
       if (large)
         large_item(c, it, q, m + i * Hq, l + i * Hq, acc + i * Hq * Dv, scratch, acc_t);
       else
@@ -437,14 +447,17 @@ void run_items(const DecodeCore& c, const std::vector<WorkItem>& items, const fl
 
 const float* core_prepare_q(const DecodeCore& c, const float* q, int64_t ldq, float scale) {
   const int B = c.seqs->batch, Hkv = c.Hkv, G = c.G, Hq = Hkv * G, D = c.D;
-  float* qp = workspace(3, size_t(B) * Hq * D);
+  float* qp = workspace(3, core_large_g(c) ? size_t(B) * Hkv * packed_b_elems(G, D) : size_t(B) * Hq * D);
   if (core_large_g(c)) {
+    const int64_t per = packed_b_elems(G, D);
     for (int b = 0; b < B; ++b)
       for (int hk = 0; hk < Hkv; ++hk) {
-        float* dst = qp + (int64_t(b) * Hkv + hk) * D * G;
+        float* dst = qp + (int64_t(b) * Hkv + hk) * per;
+        std::fill(dst, dst + per, 0.0f);
         for (int g = 0; g < G; ++g) {
           const float* src = q + (int64_t(b) * Hq + hk * G + g) * ldq;
-          for (int d = 0; d < D; ++d) dst[int64_t(d) * G + g] = scale * src[d];
+          float* col = dst + int64_t(g / 64) * D * 64 + g % 64;
+          for (int d = 0; d < D; ++d) col[int64_t(d) * 64] = scale * src[d];
         }
       }
   } else {

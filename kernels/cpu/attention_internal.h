@@ -123,6 +123,13 @@ void init_state(int H, int dim, float* m, float* l, float* acc);
 // Register-tiled (6 rows x 64 columns) with K blocked so that the B panel stays in L1.
 void gemm_bc(int M, int N, int K, const float* A, int64_t sai, int64_t sak, const float* B,
              int64_t ldb, float* C, int64_t ldc, bool accumulate);
+// The same product with B given already packed, as gemm_bc packs it per call: column blocks of 64
+// (zero-padded), each K rows of 64 floats: Bp[(j / 64) * K * 64 + k * 64 + j % 64]; 64-byte
+// aligned. For a B that many calls share (the large-G decode path's queries).
+void gemm_bc_prepacked(int M, int N, int K, const float* A, int64_t sai, int64_t sak,
+                       const float* Bp, float* C, int64_t ldc, bool accumulate);
+// Floats of a packed B of N columns and K rows.
+inline int64_t packed_b_elems(int N, int K) { return int64_t((N + 63) / 64) * K * 64; }
 
 // Dot product with fp32 accumulation, vectorised.
 inline float dot(const float* __restrict a, const float* __restrict b, int n) {
@@ -147,7 +154,8 @@ struct DecodeCore {
 inline bool core_large_g(const DecodeCore& c) { return c.G >= 16 && c.G % 16 == 0; }
 
 // The query layout decode_core expects, from q [batch, Hkv*G, D] (row stride ldq per head):
-// scaled by `scale`; large-G: [batch, Hkv, D, G] (transposed), else [batch, Hkv*G, D].
+// scaled by `scale`; large-G: per (batch, kv head) Q^T [D][G] packed for gemm_bc_prepacked
+// (packed_b_elems(G, D) floats each), else [batch, Hkv*G, D].
 // Returns a workspace buffer (slot 3).
 const float* core_prepare_q(const DecodeCore& c, const float* q, int64_t ldq, float scale);
 

@@ -157,6 +157,40 @@ TEST(AttentionDtype, Bf16CacheWithinBf16BoundOfFp32Cache) {
   EXPECT_GT(e, 0.0);  // the bf16 cache really is rounded
 }
 
+// Scores that climb by more than the lazy-rescale margin (8) over a sequence force the running
+// max up several times; scores that fall never do; a slow climb stays within the margin and runs
+// on a stale max. Every case must still match the float64 reference. All q heads share one
+// direction u and K row t is ramp(t) * u + noise, so every head sees the ramp.
+TEST(GqaSoftmax, ClimbingAndFallingScoresMatchFloat64Reference) {
+  for (int q_heads : {32, 8}) {  // the heads-vectorised path and the register-tile path
+    for (double top : {60.0, -60.0, 6.0}) {
+      const int hd = 64, vd = 32, len = 700, bs = 64;
+      DecodeInputs in = DecodeInputs::make_gqa({q_heads, 1, hd, vd}, DType::kF32, {len}, bs, 1, 9);
+      kernels::GqaDecodeArgs a = in.gqa_args(0);
+      std::vector<float> u(hd);
+      for (int d = 0; d < hd; ++d) u[size_t(d)] = float((d % 3) - 1) * 0.25f + 0.05f;
+      double uu = 0;
+      for (float x : u) uu += double(x) * x;
+      float* q = const_cast<float*>(a.q);
+      for (int h = 0; h < q_heads; ++h)
+        for (int d = 0; d < hd; ++d) q[h * hd + d] = u[size_t(d)];
+      float* pool = static_cast<float*>(const_cast<void*>(a.k.base));
+      for (int t = 0; t < len; ++t) {
+        const double ramp = (top >= 0 ? double(t) / len : 1.0 - double(t) / len) * std::fabs(top);
+        float* row = pool + int64_t(a.seqs.block_table[t / bs]) * a.k.block_stride + (t % bs) * a.k.token_stride;
+        for (int d = 0; d < hd; ++d)
+          row[d] = float(ramp / (uu * a.scale) * u[size_t(d)] + 0.01 * std::sin(double(t * hd + d)));
+      }
+      std::fill(in.out().begin(), in.out().end(), NAN);
+      kernels::decode_attention_gqa(a);
+      std::vector<double> ref(in.out().size());
+      kernels::decode_attention_gqa_reference(a, ref.data());
+      EXPECT_LT(rel_err(in.out(), ref), kernels::rel_tolerance(DType::kF32))
+          << q_heads << " heads, scores up to " << top;
+    }
+  }
+}
+
 // The suite's caches are head-major per block (vLLM's layout); the engine's mha_cache keeps token
 // rows. The same logical cache in both layouts gives the same output, value for value.
 TEST(GqaLayouts, HeadMajorBlocksMatchTokenRows) {
