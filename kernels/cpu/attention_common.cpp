@@ -183,79 +183,83 @@ static constexpr const BcTile* bc_tiles[6] = {bc_row<1>, bc_row<2>, bc_row<3>,
                                               bc_row<4>, bc_row<5>, bc_row<6>};
 #endif
 
-void gemm_bc_prepacked(int M, int N, int K, const float* A, int64_t sai, int64_t sak,
-                       const float* Bp, float* C, int64_t ldc, bool accumulate) {
+constexpr int kBcNC = 64, kBcKC = 64;  // B blocks of 64 columns x 64 rows
+
 #if defined(__AVX512F__)
-  constexpr int kMR = 6, kNC = 64, kKC = 64;
-  for (int j0 = 0; j0 < N; j0 += kNC) {
-    const int nc = std::min(kNC, N - j0);
+// The blocked product both entry points share: per block of 64 columns j0 and 64 rows k0,
+// block(j0, k0, kc, nv, last) returns B's block packed as [kc][64] (64-byte aligned), and the
+// register tiles of 6 rows run over it.
+template <class BlockFn>
+void bc_blocks(int M, int N, int K, const float* A, int64_t sai, int64_t sak, float* C,
+               int64_t ldc, bool accumulate, BlockFn block) {
+  constexpr int kMR = 6;
+  for (int j0 = 0; j0 < N; j0 += kBcNC) {
+    const int nc = std::min(kBcNC, N - j0);
     const int nv = (nc + 15) / 16;
     const int rem = nc - 16 * (nv - 1);
     const __mmask16 last = rem == 16 ? __mmask16(0xFFFF) : __mmask16((1u << rem) - 1u);
-    const float* bj = Bp + int64_t(j0 / kNC) * K * kNC;
-    for (int k0 = 0; k0 < K; k0 += kKC) {
-      const int kc = std::min(kKC, K - k0);
+    for (int k0 = 0; k0 < K; k0 += kBcKC) {
+      const int kc = std::min(kBcKC, K - k0);
       const bool acc = accumulate || k0 > 0;
+      const float* bk = block(j0, k0, kc, nv, last);
       const float* a0 = A + int64_t(k0) * sak;
       for (int i0 = 0; i0 < M; i0 += kMR) {
         const int mr = std::min(kMR, M - i0);
-        bc_tiles[mr - 1][nv - 1](kc, a0 + int64_t(i0) * sai, sai, sak, bj + int64_t(k0) * kNC, kNC,
+        bc_tiles[mr - 1][nv - 1](kc, a0 + int64_t(i0) * sai, sai, sak, bk, kBcNC,
                                  C + int64_t(i0) * ldc + j0, ldc, acc, last);
       }
     }
   }
+}
 #else
+// Portable: the same product, B read through b_at(k, j).
+template <class BAt>
+void bc_blocks_portable(int M, int N, int K, const float* A, int64_t sai, int64_t sak, float* C,
+                        int64_t ldc, bool accumulate, BAt b_at) {
   for (int i = 0; i < M; ++i) {
     float* c = C + int64_t(i) * ldc;
     if (!accumulate) std::fill(c, c + N, 0.0f);
     for (int k = 0; k < K; ++k) {
       const float a = A[int64_t(i) * sai + int64_t(k) * sak];
-      for (int j = 0; j < N; ++j) c[j] += a * Bp[(int64_t(j / 64) * K + k) * 64 + j % 64];
+#pragma omp simd
+      for (int j = 0; j < N; ++j) c[j] += a * b_at(k, j);
     }
   }
+}
+#endif
+
+void gemm_bc_prepacked(int M, int N, int K, const float* A, int64_t sai, int64_t sak,
+                       const float* Bp, float* C, int64_t ldc, bool accumulate) {
+#if defined(__AVX512F__)
+  bc_blocks(M, N, K, A, sai, sak, C, ldc, accumulate, [&](int j0, int k0, int, int, __mmask16) {
+    return Bp + (int64_t(j0 / kBcNC) * K + k0) * kBcNC;
+  });
+#else
+  bc_blocks_portable(M, N, K, A, sai, sak, C, ldc, accumulate, [&](int k, int j) {
+    return Bp[(int64_t(j / kBcNC) * K + k) * kBcNC + j % kBcNC];
+  });
 #endif
 }
 
 void gemm_bc(int M, int N, int K, const float* A, int64_t sai, int64_t sak, const float* B,
              int64_t ldb, float* C, int64_t ldc, bool accumulate) {
 #if defined(__AVX512F__)
-  constexpr int kMR = 6, kNC = 64, kKC = 64;
   // The B block is packed contiguously ([kc][64], zero-padded): B rows with a power-of-two
   // stride would map onto a few L1 sets and evict each other across the row tiles.
-  alignas(64) static thread_local float bp[kKC * kNC];
-  for (int j0 = 0; j0 < N; j0 += kNC) {
-    const int nc = std::min(kNC, N - j0);
-    const int nv = (nc + 15) / 16;
-    const int rem = nc - 16 * (nv - 1);
-    const __mmask16 last = rem == 16 ? __mmask16(0xFFFF) : __mmask16((1u << rem) - 1u);
-    for (int k0 = 0; k0 < K; k0 += kKC) {
-      const int kc = std::min(kKC, K - k0);
-      const bool acc = accumulate || k0 > 0;
-      for (int k = 0; k < kc; ++k) {
-        const float* src = B + int64_t(k0 + k) * ldb + j0;
-        float* dst = bp + k * kNC;
-        for (int j = 0; j + 1 < nv; ++j) _mm512_store_ps(dst + 16 * j, _mm512_loadu_ps(src + 16 * j));
-        _mm512_store_ps(dst + 16 * (nv - 1), _mm512_maskz_loadu_ps(last, src + 16 * (nv - 1)));
-      }
-      const float* a0 = A + int64_t(k0) * sak;
-      for (int i0 = 0; i0 < M; i0 += kMR) {
-        const int mr = std::min(kMR, M - i0);
-        bc_tiles[mr - 1][nv - 1](kc, a0 + int64_t(i0) * sai, sai, sak, bp, kNC,
-                                 C + int64_t(i0) * ldc + j0, ldc, acc, last);
-      }
-    }
-  }
+  alignas(64) static thread_local float bp[kBcKC * kBcNC];
+  bc_blocks(M, N, K, A, sai, sak, C, ldc, accumulate,
+            [&](int j0, int k0, int kc, int nv, __mmask16 last) {
+              for (int k = 0; k < kc; ++k) {
+                const float* src = B + int64_t(k0 + k) * ldb + j0;
+                float* dst = bp + k * kBcNC;
+                for (int j = 0; j + 1 < nv; ++j) _mm512_store_ps(dst + 16 * j, _mm512_loadu_ps(src + 16 * j));
+                _mm512_store_ps(dst + 16 * (nv - 1), _mm512_maskz_loadu_ps(last, src + 16 * (nv - 1)));
+              }
+              return static_cast<const float*>(bp);
+            });
 #else
-  for (int i = 0; i < M; ++i) {
-    float* c = C + int64_t(i) * ldc;
-    if (!accumulate) std::fill(c, c + N, 0.0f);
-    for (int k = 0; k < K; ++k) {
-      const float a = A[int64_t(i) * sai + int64_t(k) * sak];
-      const float* b = B + int64_t(k) * ldb;
-#pragma omp simd
-      for (int j = 0; j < N; ++j) c[j] += a * b[j];
-    }
-  }
+  bc_blocks_portable(M, N, K, A, sai, sak, C, ldc, accumulate,
+                     [&](int k, int j) { return B[int64_t(k) * ldb + j]; });
 #endif
 }
 
