@@ -146,19 +146,16 @@ void run_timed(Benchmark& b, const RunOptions& opts, BenchmarkRecord& rec, bool 
     // narrow enough (which needs at least 6 samples for 95%) or the time budget is spent.
     constexpr size_t kMaxSamples = 10000;
     const int batch = std::max(opts.repetitions, 5);
-    bool converged = false;
-    for (;;) {
-      const Stats s = compute_stats(collector.samples);
-      converged = s.median_ci_level >= 0.95 && s.noise <= opts.max_noise;
-      const double spent =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (converged || spent >= opts.max_time || collector.samples.size() >= kMaxSamples) break;
+    Stats s = compute_stats(collector.samples);
+    auto converged = [&] { return has_median_ci(s) && s.noise <= opts.max_noise; };
+    while (!converged() && collector.samples.size() < kMaxSamples &&
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < opts.max_time) {
       run_batch(batch);
+      s = compute_stats(collector.samples);
     }
     rec.counters["max_noise"] = opts.max_noise;
-    rec.counters["noise_converged"] = converged ? 1 : 0;
-    if (!converged && warn) {
-      const Stats s = compute_stats(collector.samples);
+    rec.counters["noise_converged"] = converged() ? 1 : 0;
+    if (!converged() && warn) {
       std::fprintf(stderr, "%s%s: noise %.1f%% still above --max-noise %.1f%% after %zu repetitions (--max-time %gs)\n",
                    tty ? "\r\033[K" : "", rec.name.c_str(), 100 * s.noise, 100 * opts.max_noise, collector.samples.size(),
                    opts.max_time);

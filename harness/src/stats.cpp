@@ -7,14 +7,21 @@
 
 namespace dsbench {
 
-double percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
+namespace {
+// Linear-interpolated percentile of samples already sorted (non-empty).
+double percentile_sorted(const std::vector<double>& v, double q) {
   double pos = std::clamp(q, 0.0, 100.0) / 100.0 * double(v.size() - 1);
   size_t lo = size_t(std::floor(pos));
   size_t hi = std::min(lo + 1, v.size() - 1);
   double frac = pos - double(lo);
   return v[lo] + (v[hi] - v[lo]) * frac;
+}
+}  // namespace
+
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  return percentile_sorted(v, q);
 }
 
 MedianRank median_ci_rank(long n, double level) {
@@ -44,12 +51,13 @@ Stats compute_stats(const std::vector<double>& samples) {
   Stats s;
   s.n = long(samples.size());
   if (samples.empty()) return s;
-  s.median = percentile(samples, 50);
-  s.p10 = percentile(samples, 10);
-  s.p90 = percentile(samples, 90);
-  auto [mn, mx] = std::minmax_element(samples.begin(), samples.end());
-  s.min = *mn;
-  s.max = *mx;
+  std::vector<double> v(samples);  // sorted once for every order statistic below
+  std::sort(v.begin(), v.end());
+  s.median = percentile_sorted(v, 50);
+  s.p10 = percentile_sorted(v, 10);
+  s.p90 = percentile_sorted(v, 90);
+  s.min = v.front();
+  s.max = v.back();
   s.mean = std::accumulate(samples.begin(), samples.end(), 0.0) / double(samples.size());
   if (samples.size() > 1) {
     double ss = 0;
@@ -57,8 +65,6 @@ Stats compute_stats(const std::vector<double>& samples) {
     s.stddev = std::sqrt(ss / double(samples.size() - 1));  // sample standard deviation
   }
   s.cv = s.mean != 0 ? s.stddev / std::fabs(s.mean) : 0.0;
-  std::vector<double> v(samples);
-  std::sort(v.begin(), v.end());
   const MedianRank mr = median_ci_rank(s.n);
   s.median_ci_low = v[size_t(mr.k - 1)];
   s.median_ci_high = v[size_t(s.n - mr.k)];

@@ -208,8 +208,7 @@ Judgement judge_samples(const std::vector<double>& base, const std::vector<doubl
     // 95% interval; with under 6 samples there is none, and nothing is said).
     if (!deterministic) {
       const Stats sb = compute_stats(base), sc = compute_stats(cand);
-      const double noise = std::max(sb.median_ci_level >= 0.95 ? sb.noise : 0.0,
-                                    sc.median_ci_level >= 0.95 ? sc.noise : 0.0);
+      const double noise = std::max(has_median_ci(sb) ? sb.noise : 0.0, has_median_ci(sc) ? sc.noise : 0.0);
       if (noise > threshold) {
         char buf[64];
         std::snprintf(buf, sizeof buf, "noisy: a median is only known to +-%.1f%%", 100 * noise);

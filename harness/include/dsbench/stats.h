@@ -28,7 +28,11 @@ struct MedianRank {
   long k = 0;
   double level = 0;
 };
-MedianRank median_ci_rank(long n, double level = 0.95);
+constexpr double kMedianCiLevel = 0.95;
+MedianRank median_ci_rank(long n, double level = kMedianCiLevel);
+// True when the samples were enough for the 95% interval of the median (6 or more): only then
+// does Stats::noise say how well the median is known.
+inline bool has_median_ci(const Stats& s) { return s.median_ci_level >= kMedianCiLevel; }
 nlohmann::json to_json(const Stats& s);
 
 }  // namespace dsbench
