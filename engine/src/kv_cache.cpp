@@ -1,4 +1,4 @@
-// The engine's paged KV cache: all layers' rows of a token in one pool row, sized by mode.
+// The engine's paged KV cache: each block holds all layers' rows of its tokens, layer-major.
 #include "dsbench/engine/kv_cache.h"
 
 #include "dsbench/error.h"
@@ -38,15 +38,18 @@ KvCache::KvCache(const ModelConfig& cfg, KvCacheOptions opts)
       pool_(blocks_in_budget(cfg, opts), cache_bytes_per_token(cfg, opts.mode, opts.dtype), opts.block_size) {}
 
 void* KvCache::row(int32_t seq, int64_t pos, int64_t layer) {
-  return pool_.token_row(seq, pos) + layer * row_elems_ * kernels::dtype_bytes(opts_.dtype);
+  // token_row checks pos; the block starts (pos % block_size) pool rows before it.
+  const int64_t bs = opts_.block_size, in_block = pos % bs, esz = kernels::dtype_bytes(opts_.dtype);
+  uint8_t* block = pool_.token_row(seq, pos) - in_block * layers_ * row_elems_ * esz;
+  return block + (layer * bs + in_block) * row_elems_ * esz;
 }
 
 kernels::PagedView KvCache::view(int64_t layer, int64_t elem_offset, int64_t head_stride) const {
   kernels::PagedView v;
-  v.base = pool_.data() + (layer * row_elems_ + elem_offset) * kernels::dtype_bytes(opts_.dtype);
+  v.base = pool_.data() + (layer * opts_.block_size * row_elems_ + elem_offset) * kernels::dtype_bytes(opts_.dtype);
   v.dtype = opts_.dtype;
-  v.token_stride = layers_ * row_elems_;
-  v.block_stride = v.token_stride * opts_.block_size;
+  v.token_stride = row_elems_;
+  v.block_stride = layers_ * row_elems_ * opts_.block_size;
   v.head_stride = head_stride;
   return v;
 }

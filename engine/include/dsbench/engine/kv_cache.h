@@ -1,5 +1,7 @@
-// The engine's KV cache: one paged pool (kernels::PagedKvCache) whose token row holds every
-// layer's row for the attention mode, under a byte budget. Row layouts per layer:
+// The engine's KV cache: one paged pool (kernels::PagedKvCache) under a byte budget. A block of
+// block_size tokens holds every layer's rows, layer-major: [layer][token in block][row], so one
+// layer's rows of a block are contiguous (a decode step reads a layer's cache as whole blocks, not
+// as rows strided by all layers). Row layouts per layer:
 //   mla_absorbed / mla_naive: [c_KV (kv_lora) | k_pe (rope)]
 //   mha_cache: [K: heads x (nope + rope)][V: heads x v]  (kernels' GQA layout, kv_heads = heads)
 #pragma once
