@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include <vector>
+
 #include "attention_internal.h"
+#include "dsbench/kernels/gemm.h"
 
 namespace dsbench::kernels {
 
@@ -24,42 +27,53 @@ void load_rows(const MlaDecodeArgs& a, int b, int64_t t, int n, int row, float* 
   }
 }
 
-// out[b][h][e] = sum_c w_uv[h][e][c] * o_lat[b][h][c]
+// out[b][h][e] = sum_c w_uv[h][e][c] * o_lat[b][h][c]: per head, out_h = O_h W_UV_h^T over all
+// sequences at once (one grouped product), so each head's W_UV is read once per call, not once
+// per sequence.
 void apply_w_uv(const MlaDecodeArgs& a, const float* o_lat) {
-  const int H = a.heads, R = a.kv_lora_rank, V = a.v_head_dim;
-  const bool par = int64_t(a.seqs.batch) * H * V * R > (int64_t(1) << 18);
-#pragma omp parallel for collapse(2) schedule(static) if (par)
-  for (int b = 0; b < a.seqs.batch; ++b)
-    for (int h = 0; h < H; ++h) {
-      const float* o = o_lat + (int64_t(b) * H + h) * R;
-      float* out = a.out + (int64_t(b) * H + h) * V;
-      for (int e = 0; e < V; ++e) out[e] = detail::dot(a.w_uv + (int64_t(h) * V + e) * R, o, R);
-    }
+  const int H = a.heads, R = a.kv_lora_rank, V = a.v_head_dim, B = a.seqs.batch;
+  static thread_local std::vector<GemmProblem> probs;
+  probs.resize(size_t(H));
+  for (int h = 0; h < H; ++h)
+    probs[size_t(h)] = {o_lat + int64_t(h) * R, B, int64_t(H) * R,
+                        WeightView{a.w_uv + int64_t(h) * V * R, DType::kF32, V, R, R, WeightLayout::kRows},
+                        a.out + int64_t(h) * V, int64_t(H) * V, false};
+  gemm_xwt_grouped(probs.data(), H);
 }
 
 // ---- absorbed ----------------------------------------------------------------------------------
 
-// q_abs[b][h] = [W_UK_h^T q_nope_h | q_pe_h]
+constexpr int kAbsorbTiledMinBatch = 4;
+
+// q_abs[b][h] = [W_UK_h^T q_nope_h | q_pe_h]. W_UK_h [Dn][R] is read once per call, not once per
+// sequence: from 4 sequences on, one register-tiled product per head over all of them; below
+// that, row by row into each sequence's accumulator (the tiled product's packing costs more than
+// it saves at 1-3 rows).
 void absorb_queries(const MlaDecodeArgs& a, float* q_abs) {
   const int B = a.seqs.batch, H = a.heads, R = a.kv_lora_rank, P = a.qk_rope_head_dim;
   const int Rr = R + P, Dn = a.qk_nope_head_dim;
   const bool par = int64_t(B) * H * Dn * R > (int64_t(1) << 18);
-#pragma omp parallel for collapse(2) schedule(static) if (par)
-  for (int b = 0; b < B; ++b)
-    for (int h = 0; h < H; ++h) {
-      float* __restrict qa = q_abs + (int64_t(b) * H + h) * Rr;
-      const float* qn = a.q_nope + (int64_t(b) * H + h) * Dn;
-      std::fill(qa, qa + R, 0.0f);
-      for (int d = 0; d < Dn; ++d) {
-        const float x = qn[d];
-        const float* w = a.w_uk + (int64_t(h) * Dn + d) * R;
+#pragma omp parallel for schedule(dynamic, 1) if (par)
+  for (int h = 0; h < H; ++h) {
+    if (B >= kAbsorbTiledMinBatch) {
+      detail::gemm_bc(B, R, Dn, a.q_nope + int64_t(h) * Dn, int64_t(H) * Dn, 1, a.w_uk + int64_t(h) * Dn * R, R,
+                      q_abs + int64_t(h) * Rr, int64_t(H) * Rr, false);
+      continue;
+    }
+    for (int b = 0; b < B; ++b) std::fill_n(q_abs + (int64_t(b) * H + h) * Rr, R, 0.0f);
+    for (int d = 0; d < Dn; ++d) {
+      const float* w = a.w_uk + (int64_t(h) * Dn + d) * R;
+      for (int b = 0; b < B; ++b) {
+        float* __restrict qa = q_abs + (int64_t(b) * H + h) * Rr;
+        const float x = a.q_nope[(int64_t(b) * H + h) * Dn + d];
 #pragma omp simd
         for (int c = 0; c < R; ++c) qa[c] += x * w[c];
       }
-      std::copy(a.q_pe + (int64_t(b) * H + h) * P, a.q_pe + (int64_t(b) * H + h + 1) * P, qa + R);
     }
+  }
+  for (int64_t r = 0; r < int64_t(B) * H; ++r)
+    std::copy(a.q_pe + r * P, a.q_pe + (r + 1) * P, q_abs + r * Rr + R);
 }
-
 
 // ---- naive -------------------------------------------------------------------------------------
 

@@ -96,7 +96,10 @@ INSTANTIATE_TEST_SUITE_P(
         MlaCase{{8, 128, 64, 32, 64}, DType::kBF16, {257, 64}, 64},
         MlaCase{{6, 48, 24, 8, 40}, DType::kF32, {130, 1, 77}, 16},        // odd: tails, H % 4
         MlaCase{{48, 48, 24, 8, 40}, DType::kBF16, {200, 3}, 32},          // 48 heads: tails
-        MlaCase{{16, 512, 128, 64, 128}, DType::kBF16, {150}, 64}));       // DeepSeek-V3 dims
+        MlaCase{{16, 512, 128, 64, 128}, DType::kBF16, {150}, 64},         // DeepSeek-V3 dims
+        // 4 or more sequences: W_UK/W_UV applied per head to all of them in one product
+        MlaCase{{8, 128, 64, 32, 64}, DType::kBF16, {40, 1, 129, 64, 7}, 16},
+        MlaCase{{16, 512, 128, 64, 128}, DType::kF32, {20, 70, 3, 9, 1, 33, 64}, 32}));
 
 // An engine that applies W_UK and W_UV itself passes q_latent and takes out_latent; composed by
 // hand with the same weights, that equals the whole absorbed kernel and the float64 reference.
