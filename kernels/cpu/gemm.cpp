@@ -207,8 +207,8 @@ void own_rows(const float* x, int64_t m, int64_t ldx, const WT* w, int64_t n0, i
 // registers and no horizontal reduction is needed (the 4x4 dot-product tile needs one per output).
 constexpr int64_t kXtRows = 12;
 template <int MV>
-void xt_block(const float* xt, int64_t mp, const float* wide, int64_t k, int nr, int64_t m, float* y,
-              int64_t ldy, bool acc) {
+void xt_block(const float* xt, int64_t mp, const float* wide, int64_t ldw, int64_t k, int nr, int64_t m,
+              float* y, int64_t ldy, bool acc) {
   __m512 c[kXtRows][MV];
 #pragma GCC unroll 12
   for (int j = 0; j < kXtRows; ++j)
@@ -218,7 +218,7 @@ void xt_block(const float* xt, int64_t mp, const float* wide, int64_t k, int nr,
     for (int v = 0; v < MV; ++v) xv[v] = _mm512_loadu_ps(xt + kk * mp + v * 16);
 #pragma GCC unroll 12
     for (int j = 0; j < kXtRows; ++j) {
-      const __m512 wb = _mm512_set1_ps(wide[j * k + kk]);
+      const __m512 wb = _mm512_set1_ps(wide[j * ldw + kk]);
       for (int v = 0; v < MV; ++v) c[j][v] = _mm512_fmadd_ps(wb, xv[v], c[j][v]);
     }
   }
@@ -245,14 +245,28 @@ void own_gemm_xt(const float* x, int64_t m, int64_t ldx, const WT* w, int64_t n,
     thread_local std::vector<float> wide;
     const int64_t n0 = b * kXtRows;
     const int nr = int(std::min(kXtRows, n - n0));
-    wide.assign(size_t(kXtRows * k), 0.0f);
-    if constexpr (std::is_same_v<WT, uint16_t>) {
-      widen_rows(w + n0 * ldw, nr, k, ldw, wide.data());
-    } else {
-      for (int j = 0; j < nr; ++j) std::memcpy(wide.data() + j * k, w + (n0 + j) * ldw, size_t(k) * 4);
+    // fp32 rows of a full block are read in place; bf16 rows, and a short last block (its missing
+    // rows zero), go through the buffer.
+    const float* rows = nullptr;
+    int64_t ldr = k;
+    if constexpr (std::is_same_v<WT, float>) {
+      if (nr == kXtRows) {
+        rows = w + n0 * ldw;
+        ldr = ldw;
+      }
     }
-    if (mv == 1) xt_block<1>(xt.data(), mp, wide.data(), k, nr, m, y + n0, ldy, acc);
-    else xt_block<2>(xt.data(), mp, wide.data(), k, nr, m, y + n0, ldy, acc);
+    if (!rows) {
+      wide.resize(size_t(kXtRows * k));
+      if constexpr (std::is_same_v<WT, uint16_t>) {
+        widen_rows(w + n0 * ldw, nr, k, ldw, wide.data());
+      } else {
+        for (int j = 0; j < nr; ++j) std::memcpy(wide.data() + j * k, w + (n0 + j) * ldw, size_t(k) * 4);
+      }
+      std::fill(wide.begin() + nr * k, wide.end(), 0.0f);
+      rows = wide.data();
+    }
+    if (mv == 1) xt_block<1>(xt.data(), mp, rows, ldr, k, nr, m, y + n0, ldy, acc);
+    else xt_block<2>(xt.data(), mp, rows, ldr, k, nr, m, y + n0, ldy, acc);
   }
 }
 #endif
