@@ -9,6 +9,7 @@
 // Sequences are split into block-aligned items (flash-decoding) merged by combine_splits; small
 // problems run on the calling thread.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <type_traits>
 
@@ -260,10 +261,11 @@ inline void prefetch_step(const DecodeCore& c, const Step& s, int hk) {
 
 // Few q heads per kv head: register tiles straight from the cache. q: [Hkv*G, D] (scaled).
 template <class TK, class TV>
-void small_item(const DecodeCore& c, const WorkItem& it, const float* q, float* m, float* l,
-                float* acc, float* s) {
+void small_item(const DecodeCore& c, const WorkItem& it, const WorkItem* next, const float* q, float* m,
+                float* l, float* acc, float* s) {
   const int Hkv = c.Hkv, G = c.G, D = c.D, Dv = c.Dv;
-  const int32_t* table = c.seqs->block_table + int64_t(it.b) * c.seqs->max_blocks_per_seq;
+  const int64_t mb = c.seqs->max_blocks_per_seq;
+  const int32_t* table = c.seqs->block_table + int64_t(it.b) * mb;
   const int64_t ldk = c.k.token_stride, ldv = c.v_in_k ? ldk : c.v.token_stride;
   init_state(Hkv * G, Dv, m, l, acc);
   // Software prefetch runs about kPfBytes ahead, in (chunk, kv head) steps (blocks are scattered,
@@ -271,20 +273,30 @@ void small_item(const DecodeCore& c, const WorkItem& it, const float* q, float* 
   const int64_t step_bytes = int64_t(kChunk) * (int64_t(D) * int64_t(sizeof(TK)) +
                                                 (c.v_in_k ? 0 : int64_t(Dv) * int64_t(sizeof(TV))));
   const int pf_steps = int(std::max<int64_t>(1, kPfBytes / step_bytes));
-  int64_t tpf = it.t0;  // the step pf_steps ahead: (chunk at tpf, kv head hpf)
+  // The step pf_steps ahead: (chunk at tpf, kv head hpf) of this item, then of the next item this
+  // thread runs (its first steps would otherwise start cold: a short item, such as a sequence of a
+  // few hundred tokens, is mostly first steps).
+  const int32_t* tpf_table = table;
+  int64_t tpf = it.t0, tpf_end = it.t1;
   int hpf = 0;
-  for (int j = 0; j < pf_steps && tpf < it.t1; ++j)
-    if (++hpf == Hkv) {
-      hpf = 0;
-      tpf += step_at(c, table, tpf, it.t1).n;
+  auto pf_advance = [&](int64_t n) {
+    if (++hpf < Hkv) return;
+    hpf = 0;
+    tpf += n;
+    if (tpf >= tpf_end && next && tpf_table == table) {
+      tpf_table = c.seqs->block_table + int64_t(next->b) * mb;
+      tpf = next->t0;
+      tpf_end = next->t1;
     }
+  };
+  for (int j = 0; j < pf_steps && tpf < tpf_end; ++j) pf_advance(step_at(c, tpf_table, tpf, tpf_end).n);
   for (int64_t t = it.t0; t < it.t1;) {
     const Step st = step_at(c, table, t, it.t1);
     for (int hk = 0; hk < Hkv; ++hk) {
-      const bool pf_on = tpf < it.t1;
+      const bool pf_on = tpf < tpf_end;
       PfRows pf;
       if (pf_on) {
-        const Step sp = step_at(c, table, tpf, it.t1);
+        const Step sp = step_at(c, tpf_table, tpf, tpf_end);
         pf.k = static_cast<const char*>(row_ptr(c.k, sp.blk, sp.s0, hpf));
         pf.k_stride = c.k.token_stride * int64_t(sizeof(TK));
         pf.k_bytes = int64_t(D) * int64_t(sizeof(TK));
@@ -294,10 +306,7 @@ void small_item(const DecodeCore& c, const WorkItem& it, const float* q, float* 
           pf.v_bytes = int64_t(Dv) * int64_t(sizeof(TV));
         }
         pf.n = sp.n;
-        if (++hpf == Hkv) {
-          hpf = 0;
-          tpf += sp.n;
-        }
+        pf_advance(sp.n);
       }
       const TK* kb = static_cast<const TK*>(row_ptr(c.k, st.blk, st.s0, hk));
       const TV* vb = c.v_in_k ? reinterpret_cast<const TV*>(kb)
@@ -427,18 +436,24 @@ void run_items(const DecodeCore& c, const std::vector<WorkItem>& items, const fl
   const bool large = core_large_g(c);
   const size_t scratch_n = large ? size_t(kChunk) * (D + Dv + c.G) : size_t(c.G) * kChunk;
   const int64_t q_per_seq = large ? int64_t(c.Hkv) * packed_b_elems(c.G, D) : int64_t(Hq) * D;
+  // Items are claimed dynamically, one ahead: a thread knows the item it runs next, so the small-G
+  // path prefetches into it.
+  std::atomic<int64_t> claim{0};
 #pragma omp parallel if (par)
   {
     float* scratch = workspace(7, scratch_n);
     float* acc_t = large ? workspace(6, size_t(Hq) * Dv) : nullptr;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t i = 0; i < n_items; ++i) {
+    int64_t i = claim.fetch_add(1, std::memory_order_relaxed);
+    while (i < n_items) {
+      const int64_t nx = claim.fetch_add(1, std::memory_order_relaxed);
       const WorkItem& it = items[size_t(i)];
       const float* q = qp + int64_t(it.b) * q_per_seq;
       if (large)
         large_item(c, it, q, m + i * Hq, l + i * Hq, acc + i * Hq * Dv, scratch, acc_t);
       else
-        small_item<TK, TV>(c, it, q, m + i * Hq, l + i * Hq, acc + i * Hq * Dv, scratch);
+        small_item<TK, TV>(c, it, nx < n_items ? &items[size_t(nx)] : nullptr, q, m + i * Hq, l + i * Hq,
+                           acc + i * Hq * Dv, scratch);
+      i = nx;
     }
   }
 }
