@@ -29,9 +29,21 @@ std::atomic<int64_t> g_small_m_limit{32};
 // own/BLAS: 1.09/1.56 ms at m = 64, 1.95/2.95 at m = 128, 4.46/3.64 at m = 256).
 constexpr int64_t kPanelOwnMaxM = 128;
 
+// Row-major weights with at most this many rows go to BLAS from m = 5 on: the transposed-x kernel
+// transposes x first, which a short W does not amortise (fp32 [32 x 512], m = 16, the MoE router:
+// own 12.8 us, BLAS 5.4 us; [128 x 512]: 25 vs 19 us; [512 x 512]: 71 vs 115 us).
+constexpr int64_t kXtMinRows = 128;
+
 // The largest m kAuto gives the own kernel for this view's layout.
 int64_t own_max_m(const WeightView& w) {
   return w.layout == WeightLayout::kPanel16 ? kPanelOwnMaxM : g_small_m_limit.load(std::memory_order_relaxed);
+}
+
+constexpr int64_t kSmallM = 4;  // = kMr below: the own row-major kernel's register rows
+GemmPath auto_path(int64_t m, const WeightView& w) {
+  if (m > own_max_m(w)) return GemmPath::kBlas;
+  if (w.layout == WeightLayout::kRows && m > kSmallM && w.n <= kXtMinRows) return GemmPath::kBlas;
+  return GemmPath::kOwn;
 }
 
 void check_view(const WeightView& w, const char* who) {
@@ -110,7 +122,7 @@ inline void micro_m(int mr, const float* x, int64_t ldx, const WT* w, int64_t ld
   }
 }
 
-constexpr int64_t kNr = 4, kMr = 4;
+constexpr int64_t kNr = 4, kMr = kSmallM;
 constexpr int64_t kMinParallelWork = int64_t(1) << 16;
 
 #if defined(__AVX512F__)
@@ -236,9 +248,17 @@ void own_gemm_xt(const float* x, int64_t m, int64_t ldx, const WT* w, int64_t n,
                  float* y, int64_t ldy, bool acc) {
   const int mv = m > 16 ? 2 : 1;
   const int64_t mp = 16 * mv;
-  std::vector<float> xt(static_cast<size_t>(k * mp), 0.0f);
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t kk = 0; kk < k; ++kk) xt[size_t(kk * mp + i)] = x[i * ldx + kk];
+  // xt [k][mp]: column kk of x as one contiguous row (rows past m zero). Written row by row, so
+  // the stores are sequential; reads come from m row streams (a column-at-a-time write of
+  // strided scalars cost more than the product at m = 16, n = 32).
+  thread_local std::vector<float> xt;
+  xt.resize(static_cast<size_t>(k * mp));
+  for (int64_t kk = 0; kk < k; ++kk) {
+    float* row = xt.data() + kk * mp;
+    for (int64_t i = 0; i < m; ++i) row[i] = x[i * ldx + kk];
+    for (int64_t i = m; i < mp; ++i) row[i] = 0.0f;
+  }
+  const float* xtp = xt.data();  // this thread's buffer, read by every thread below
   const int64_t nblocks = (n + kXtRows - 1) / kXtRows;
 #pragma omp parallel for schedule(static) if (m * n * k >= (int64_t(1) << 16))
   for (int64_t b = 0; b < nblocks; ++b) {
@@ -265,8 +285,8 @@ void own_gemm_xt(const float* x, int64_t m, int64_t ldx, const WT* w, int64_t n,
       std::fill(wide.begin() + nr * k, wide.end(), 0.0f);
       rows = wide.data();
     }
-    if (mv == 1) xt_block<1>(xt.data(), mp, rows, ldr, k, nr, m, y + n0, ldy, acc);
-    else xt_block<2>(xt.data(), mp, rows, ldr, k, nr, m, y + n0, ldy, acc);
+    if (mv == 1) xt_block<1>(xtp, mp, rows, ldr, k, nr, m, y + n0, ldy, acc);
+    else xt_block<2>(xtp, mp, rows, ldr, k, nr, m, y + n0, ldy, acc);
   }
 }
 #endif
@@ -513,8 +533,8 @@ void gemm_xwt_grouped(const GemmProblem* problems, int64_t count) {
       work += double(q.m) * double(q.w.n) * double(q.w.k);
       continue;
     }
-    if (q.m > kMr) {  // medium m: the transposed-x kernel, on its own
-      gemm_xwt(q.x, q.m, q.ldx, q.w, q.y, q.ldy, q.accumulate, GemmPath::kOwn);
+    if (q.m > kMr) {  // medium m: the transposed-x kernel or BLAS (auto_path), on its own
+      gemm_xwt(q.x, q.m, q.ldx, q.w, q.y, q.ldy, q.accumulate, GemmPath::kAuto);
       continue;
     }
     for (int64_t n0 = 0; n0 < q.w.n; n0 += kRowsPerItem)
@@ -544,7 +564,7 @@ void gemm_xwt(const float* x, int64_t m, int64_t ldx, const WeightView& w, float
               bool accumulate, GemmPath path) {
   check_view(w, "gemm_xwt");
   if (m <= 0 || w.n <= 0) return;
-  if (path == GemmPath::kAuto) path = m <= own_max_m(w) ? GemmPath::kOwn : GemmPath::kBlas;
+  if (path == GemmPath::kAuto) path = auto_path(m, w);
   if (w.layout == WeightLayout::kPanel16) {
     if (path == GemmPath::kBlas) return blas_gemm_panels(x, m, ldx, w, y, ldy, accumulate);
     const int64_t npan = (w.n + 15) / 16, step = panels_per_item(m), items = (npan + step - 1) / step;

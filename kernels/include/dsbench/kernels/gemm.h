@@ -11,7 +11,8 @@
 namespace dsbench::kernels {
 
 enum class GemmPath {
-  kAuto,   // own kernel for m <= gemm_small_m_limit() (kRows) or 128 (kPanel16), BLAS above
+  kAuto,   // own kernel for m <= gemm_small_m_limit() (kRows) or 128 (kPanel16), BLAS above;
+           // kRows with at most 128 rows (n) take BLAS from m = 5 (measured crossover)
   kOwn,    // own weight-streaming kernel (any m; best for small m)
   kBlas,   // OpenBLAS cblas_sgemm (bf16 weights widened to fp32 per panel)
 };
