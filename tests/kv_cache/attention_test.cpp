@@ -57,6 +57,10 @@ INSTANTIATE_TEST_SUITE_P(
         GqaCase{{6, 3, 128, 128}, DType::kBF16, {2000}, 64},              // long, 1 sequence
         GqaCase{{4, 4, 192, 128}, DType::kBF16, {90, 200}, 64},           // MLA-naive-like dims
         GqaCase{{24, 2, 48, 32}, DType::kBF16, {150, 70}, 32},            // 12 q per kv head
+        // dsv3-tiny's MQA shape in bf16 (8-head tiles, a 37-token and a 5-token sequence for
+        // the token tails), and 12 heads per kv head at D = 64 (an 8-head and a 4-head group)
+        GqaCase{{8, 1, 96, 64}, DType::kBF16, {1000, 37, 5}, 64},
+        GqaCase{{24, 2, 64, 32}, DType::kBF16, {150, 70}, 32},
         // 16k q heads per kv head: the heads-vectorised path, with D/Dv/head tails
         GqaCase{{32, 1, 72, 40}, DType::kBF16, {300, 65}, 64},
         GqaCase{{96, 2, 40, 24}, DType::kF32, {130, 1}, 16}));
