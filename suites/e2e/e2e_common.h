@@ -55,6 +55,15 @@ void greedy_next_tokens(const std::vector<float>& logits, int64_t vocab, std::ve
 Measurement measure_decode_steps(int64_t batch, int64_t steps, double peak_bw, const char* peak_key,
                                  const std::function<double(engine::ForwardStats*)>& step);
 
+// Tokens/s at `batch` over batch 1, measured in alternating rounds so that both sides see the
+// host in the same state: each round runs `steps` steps at batch 1, then `steps` at `batch` (after
+// two warm-up steps of each), and gives one sample batch x (median batch-1 step seconds) / (median
+// batch-B step seconds). Counters: tokens_per_s and tokens_per_s_batch1 (over all rounds),
+// bytes_ratio (bytes a batch-B step reads over a batch-1 step) and rounds.
+Measurement paired_decode_speedup(int64_t batch, int rounds, int64_t steps,
+                                  const std::function<double(engine::ForwardStats*)>& step_one,
+                                  const std::function<double(engine::ForwardStats*)>& step_many);
+
 std::vector<Benchmark> decode_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
 Benchmark trace_overhead_benchmark(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);
 std::vector<Benchmark> prefill_benchmarks(const SuiteContext& ctx, std::shared_ptr<ModelHolder> h);

@@ -83,6 +83,40 @@ Measurement measure_decode_steps(int64_t batch, int64_t steps, double peak_bw, c
   return r;
 }
 
+Measurement paired_decode_speedup(int64_t batch, int rounds, int64_t steps,
+                                  const std::function<double(engine::ForwardStats*)>& step_one,
+                                  const std::function<double(engine::ForwardStats*)>& step_many) {
+  if (batch < 1 || rounds < 1 || steps < 1)
+    throw Error("paired_decode_speedup: batch, rounds and steps must be >= 1");
+  Measurement r;
+  std::vector<double> all_one, all_many, bytes_one, bytes_many;
+  for (int w = 0; w < 2; ++w) {  // warm-up
+    step_one(nullptr);
+    step_many(nullptr);
+  }
+  auto run = [&](const std::function<double(engine::ForwardStats*)>& step, std::vector<double>& all,
+                 std::vector<double>& bytes) {
+    std::vector<double> t;
+    for (int64_t s = 0; s < steps; ++s) {
+      engine::ForwardStats fs;
+      t.push_back(step(&fs));
+      bytes.push_back(fs.weight_bytes_read + fs.cache_bytes_read);
+    }
+    all.insert(all.end(), t.begin(), t.end());
+    return compute_stats(t).median;
+  };
+  for (int k = 0; k < rounds; ++k) {
+    const double one = run(step_one, all_one, bytes_one);
+    const double many = run(step_many, all_many, bytes_many);
+    r.samples.push_back(double(batch) * one / many);
+  }
+  r.counters["tokens_per_s"] = double(batch) / compute_stats(all_many).median;
+  r.counters["tokens_per_s_batch1"] = 1.0 / compute_stats(all_one).median;
+  r.counters["bytes_ratio"] = compute_stats(bytes_many).median / std::max(1.0, compute_stats(bytes_one).median);
+  r.counters["rounds"] = rounds;
+  return r;
+}
+
 std::vector<int32_t> prefill_sequences(engine::Model& m, engine::KvCache& cache,
                                        const std::vector<int32_t>& seqs, int64_t context, int64_t chunk,
                                        uint64_t seed) {

@@ -2,10 +2,12 @@
 // tokens_per_s and roofline_fraction, and MLA's concurrency advantage is measured from the allocator.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "dsbench/config.h"
 #include "dsbench/registry.h"
+#include "e2e/e2e_common.h"
 
 using namespace dsbench;
 
@@ -47,38 +49,51 @@ TEST(E2eSuite, QuickPlanHasEveryBenchmarkKind) {
     EXPECT_GT(names[n], 0) << n;
 }
 
-// decode_speedup is batch x (batch-1 step time / batch-B step time), sample by sample, from the
-// decode records of the same run; without them it fails naming what it needs.
-TEST(E2eSuite, DecodeSpeedupIsDerivedFromTheDecodeRecords) {
-  const SuiteInfo* s = find_suite("e2e");
-  ASSERT_NE(s, nullptr);
-  ModelConfig cfg = load_model("dsv3-tiny");
-  nlohmann::json host = {{"peak", {{"read_gbps", 10.0}}}};
-  SuiteContext ctx{cfg, "cpu", false, "no CUDA device", true, 7, host};
-  std::vector<BenchmarkRecord> earlier;
-  Benchmark speedup;
-  for (auto& b : s->make(ctx)) {
-    if (b.name == "decode") {
-      BenchmarkRecord r;
-      r.name = b.name;
-      r.params = b.params;
-      const double batch = double(b.params["batch"].get<int64_t>());
-      r.samples = batch == 1 ? std::vector<double>{0.002, 0.004} : std::vector<double>{0.004, 0.004};
-      r.counters = {{"tokens_per_s", batch / r.samples[0]}, {"bytes", 1e6 * batch}};
-      earlier.push_back(r);
-    }
-    if (b.name == "decode_speedup") speedup = b;
+// decode_speedup pairs batch 1 and batch B round by round. Here the host "slows down" every
+// round, by the same factor for both sides of a round: each sample is still exactly
+// B x t1 / tB. Timing all batch-1 rounds before the batch-B ones would give other samples.
+TEST(E2eSuite, DecodeSpeedupPairsBatchOneAndBatchBRoundByRound) {
+  const int64_t batch = 8, steps = 3;
+  const int rounds = 4;
+  int64_t n_one = 0, n_many = 0;  // calls so far, two warm-ups first
+  auto round_now = [&] {
+    const int64_t done = std::min(std::max<int64_t>(0, n_one - 2), std::max<int64_t>(0, n_many - 2));
+    return double(done / steps);
+  };
+  auto one = [&](engine::ForwardStats* fs) {
+    const double t = 0.002 * (1.0 + round_now());
+    ++n_one;
+    if (fs) fs->weight_bytes_read = 1e6;
+    return t;
+  };
+  auto many = [&](engine::ForwardStats* fs) {
+    const double t = 0.004 * (1.0 + round_now());
+    ++n_many;
+    if (fs) fs->weight_bytes_read = 3e6;
+    return t;
+  };
+  const Measurement m = suites::e2e::paired_decode_speedup(batch, rounds, steps, one, many);
+  EXPECT_EQ(n_one, 2 + rounds * steps);
+  EXPECT_EQ(n_many, 2 + rounds * steps);
+  ASSERT_EQ(m.samples.size(), size_t(rounds));
+  for (double x : m.samples) EXPECT_DOUBLE_EQ(x, double(batch) * 0.002 / 0.004);
+  EXPECT_DOUBLE_EQ(m.counters.at("bytes_ratio").get<double>(), 3.0);
+  EXPECT_EQ(m.counters.at("rounds").get<int>(), rounds);
+  EXPECT_THROW(suites::e2e::paired_decode_speedup(batch, 0, steps, one, many), std::exception);
+}
+
+TEST(E2eSuite, DecodeSpeedupRunsBothBatchesOnTheEngine) {
+  auto r = run_quick("dsv3-tiny", "decode_speedup");
+  ASSERT_GE(r.by_name["decode_speedup"].size(), 1u);
+  for (auto& [params, m] : r.by_name["decode_speedup"]) {
+    ASSERT_GT(params["batch"].get<int64_t>(), 1);
+    ASSERT_EQ(m.samples.size(), size_t(m.counters["rounds"].get<int>()));
+    for (double x : m.samples) EXPECT_GT(x, 0.0);
+    EXPECT_GT(m.counters["tokens_per_s"].get<double>(), 0.0);
+    EXPECT_GT(m.counters["tokens_per_s_batch1"].get<double>(), 0.0);
+    // A larger batch touches more routed experts: more bytes per step.
+    EXPECT_GT(m.counters["bytes_ratio"].get<double>(), 1.0);
   }
-  ASSERT_TRUE(bool(speedup.derive));
-  const int64_t batch = speedup.params["batch"].get<int64_t>();
-  ASSERT_GT(batch, 1);
-  const Measurement m = speedup.derive(earlier);
-  ASSERT_EQ(m.samples.size(), 2u);
-  EXPECT_DOUBLE_EQ(m.samples[0], double(batch) * 0.002 / 0.004);
-  EXPECT_DOUBLE_EQ(m.samples[1], double(batch) * 0.004 / 0.004);
-  EXPECT_DOUBLE_EQ(m.counters.at("bytes_ratio").get<double>(), double(batch));
-  earlier.erase(earlier.begin());  // batch 1 gone
-  EXPECT_THROW(speedup.derive(earlier), std::exception);
 }
 
 TEST(E2eSuite, DecodeReportsTokensPerSecondAndRoofline) {
