@@ -186,15 +186,15 @@ Judgement judge_samples(const std::vector<double>& base, const std::vector<doubl
     j.note = base.empty() ? "no samples in the baseline" : "no samples in the candidate";
     return j;
   }
-  j.base_median = median_of(base);
-  j.cand_median = median_of(cand);
+  // One sort per side for the medians, the extremes and the medians' intervals below.
+  const Stats sb = compute_stats(base), sc = compute_stats(cand);
+  j.base_median = sb.median;
+  j.cand_median = sc.median;
   double diff = j.cand_median - j.base_median;
   if (j.base_median != 0) j.delta = diff / std::fabs(j.base_median);
   else j.delta = diff == 0 ? 0.0 : std::copysign(INFINITY, diff);
 
-  auto [bmin, bmax] = std::minmax_element(base.begin(), base.end());
-  auto [cmin, cmax] = std::minmax_element(cand.begin(), cand.end());
-  bool deterministic = *bmin == *bmax && *cmin == *cmax;
+  bool deterministic = sb.min == sb.max && sc.min == sc.max;
   if (deterministic) {
     // Analytic figures (bytes per token, simulated loads) have no noise: any change is real.
     j.p_value = diff == 0 ? 1.0 : 0.0;
@@ -207,7 +207,6 @@ Judgement judge_samples(const std::vector<double>& base, const std::vector<doubl
     // "Unchanged" is weak evidence when a median is only known to more than the threshold (its
     // 95% interval; with under 6 samples there is none, and nothing is said).
     if (!deterministic) {
-      const Stats sb = compute_stats(base), sc = compute_stats(cand);
       const double noise = std::max(has_median_ci(sb) ? sb.noise : 0.0, has_median_ci(sc) ? sc.noise : 0.0);
       if (noise > threshold) {
         char buf[64];
