@@ -381,8 +381,8 @@ void softmax_t(int n, int G, int Dv, float* st, float* m, float* l, float* acc_t
 }
 
 // Many q heads per kv head: each chunk of rows widened once, then GEMMs over all heads.
-// qt: per kv head Q^T [D][G] packed for gemm_bc_prepacked (scaled). scratch: kf [kChunk][D], vf [kChunk][Dv], st [kChunk][G];
-// acc_t: [Hkv][Dv][G]. Writes acc [Hkv*G][Dv].
+// qt: per kv head Q^T [D][G] packed for gemm_bc_prepacked (scaled). scratch: kf [kChunk][D],
+// vf [kChunk][Dv], st [kChunk][G]; acc_t: [Hkv][Dv][G]. Writes acc [Hkv*G][Dv].
 void large_item(const DecodeCore& c, const WorkItem& it, const float* qt, float* m, float* l,
                 float* acc, float* scratch, float* acc_t) {
   const int Hkv = c.Hkv, G = c.G, D = c.D, Dv = c.Dv;
@@ -435,7 +435,7 @@ void run_items(const DecodeCore& c, const std::vector<WorkItem>& items, const fl
   const int64_t n_items = int64_t(items.size());
   const bool large = core_large_g(c);
   const size_t scratch_n = large ? size_t(kChunk) * (D + Dv + c.G) : size_t(c.G) * kChunk;
-  const int64_t q_per_seq = large ? int64_t(c.Hkv) * packed_b_elems(c.G, D) : int64_t(Hq) * D;
+  const int64_t q_per_seq = core_q_per_seq(c);
   // Items are claimed dynamically, one ahead: a thread knows the item it runs next, so the small-G
   // path prefetches into it.
   std::atomic<int64_t> claim{0};
@@ -462,7 +462,7 @@ void run_items(const DecodeCore& c, const std::vector<WorkItem>& items, const fl
 
 const float* core_prepare_q(const DecodeCore& c, const float* q, int64_t ldq, float scale) {
   const int B = c.seqs->batch, Hkv = c.Hkv, G = c.G, Hq = Hkv * G, D = c.D;
-  float* qp = workspace(3, core_large_g(c) ? size_t(B) * Hkv * packed_b_elems(G, D) : size_t(B) * Hq * D);
+  float* qp = workspace(3, size_t(B) * size_t(core_q_per_seq(c)));
   if (core_large_g(c)) {
     const int64_t per = packed_b_elems(G, D);
     for (int b = 0; b < B; ++b)

@@ -158,6 +158,10 @@ inline bool core_large_g(const DecodeCore& c) { return c.G >= 16 && c.G % 16 == 
 // (packed_b_elems(G, D) floats each), else [batch, Hkv*G, D].
 // Returns a workspace buffer (slot 3).
 const float* core_prepare_q(const DecodeCore& c, const float* q, int64_t ldq, float scale);
+// Floats core_prepare_q writes per sequence.
+inline int64_t core_q_per_seq(const DecodeCore& c) {
+  return core_large_g(c) ? int64_t(c.Hkv) * packed_b_elems(c.G, c.D) : int64_t(c.Hkv) * c.G * c.D;
+}
 
 // Attention of every sequence: out [batch, Hkv*G, Dv] (normalised). qp from core_prepare_q.
 // Uses workspace slots 0, 1, 2, 6, 7 (callers may hold 3, 4, 5).

@@ -4,7 +4,6 @@
 // core (attention_gqa.cpp) with one kv head whose K row is [c_KV | k_pe] and V row c_KV.
 #include <algorithm>
 #include <cmath>
-
 #include <vector>
 
 #include "attention_internal.h"

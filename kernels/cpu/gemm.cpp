@@ -39,10 +39,12 @@ int64_t own_max_m(const WeightView& w) {
   return w.layout == WeightLayout::kPanel16 ? kPanelOwnMaxM : g_small_m_limit.load(std::memory_order_relaxed);
 }
 
-constexpr int64_t kSmallM = 4;  // = kMr below: the own row-major kernel's register rows
+// The own row-major kernel's register tile: kNr weight rows x kMr rows of x.
+constexpr int64_t kNr = 4, kMr = 4;
+
 GemmPath auto_path(int64_t m, const WeightView& w) {
   if (m > own_max_m(w)) return GemmPath::kBlas;
-  if (w.layout == WeightLayout::kRows && m > kSmallM && w.n <= kXtMinRows) return GemmPath::kBlas;
+  if (w.layout == WeightLayout::kRows && m > kMr && w.n <= kXtMinRows) return GemmPath::kBlas;
   return GemmPath::kOwn;
 }
 
@@ -122,7 +124,6 @@ inline void micro_m(int mr, const float* x, int64_t ldx, const WT* w, int64_t ld
   }
 }
 
-constexpr int64_t kNr = 4, kMr = kSmallM;
 constexpr int64_t kMinParallelWork = int64_t(1) << 16;
 
 #if defined(__AVX512F__)
