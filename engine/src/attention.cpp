@@ -273,10 +273,17 @@ void mla_attention(const ModelConfig& cfg, const LayerWeights& w, int64_t layer,
         for (int64_t hh = 0; hh < d.nh; ++hh)
           s.probs[size_t(hh)] = {s.qp.data() + hh * d.dn, b, d.nh * d.dn, w.uk_t.rows(hh * d.kvl, d.kvl),
                                  s.qn.data() + hh * d.row, d.nh * d.row, false};
-        kernels::gemm_xwt_grouped(s.probs.data(), d.nh);
+        {
+          DSBENCH_TRACE_SCOPE("engine/absorb_w_uk");
+          kernels::gemm_xwt_grouped(s.probs.data(), d.nh);
+        }
         a.q_latent = s.qn.data();
         a.out_latent = s.ol.data();
-        kernels::decode_attention_mla_absorbed(a);
+        {
+          DSBENCH_TRACE_SCOPE("engine/latent_attention");
+          kernels::decode_attention_mla_absorbed(a);
+        }
+        DSBENCH_TRACE_SCOPE("engine/absorb_w_uv");
         for (int64_t hh = 0; hh < d.nh; ++hh)
           s.probs[size_t(hh)] = {s.ol.data() + hh * d.kvl, b, d.nh * d.kvl,
                                  w.kv_b.rows(hh * (d.dn + d.dv) + d.dn, d.dv), s.out.data() + hh * d.dv,
