@@ -9,6 +9,8 @@
 #include <string>
 #include <utility>
 
+#include "dsbench/kernels/host_memory.h"
+
 namespace dsbench::kernels {
 
 namespace {
@@ -24,8 +26,8 @@ PagedKvCache::PagedKvCache(int64_t num_blocks, int64_t row_bytes, int block_size
   size_t bytes = size_t(num_blocks) * size_t(row_bytes) * size_t(block_size);
   bytes = (bytes + kAlign - 1) / kAlign * kAlign;
   // Not touched here: the OS faults pages in on first write, so an oversized pool is cheap.
-  data_ = static_cast<uint8_t*>(std::aligned_alloc(kAlign, bytes));
-  if (!data_) throw std::bad_alloc();
+  // Huge pages where offered: decode attention streams the blocks.
+  data_ = static_cast<uint8_t*>(host_alloc(bytes));
   free_list_.resize(size_t(num_blocks));
   // back() is handed out first: ascending ids on a fresh pool.
   for (int64_t i = 0; i < num_blocks; ++i) free_list_[size_t(i)] = int32_t(num_blocks - 1 - i);
@@ -35,7 +37,7 @@ PagedKvCache::PagedKvCache(int64_t num_blocks, int64_t row_bytes, int block_size
 PagedKvCache::~PagedKvCache() { release(); }
 
 void PagedKvCache::release() {
-  std::free(data_);
+  host_free(data_);
   data_ = nullptr;
 }
 

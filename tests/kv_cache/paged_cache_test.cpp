@@ -32,6 +32,18 @@ TEST(PagedCache, AccountsBlocksAndBytesPerToken) {
   EXPECT_EQ(c.num_sequences(), 1);
 }
 
+// Pools of 2 MiB and more come from the huge-page allocator: 2 MiB aligned (so the OS can back
+// them with huge pages where it offers them), and every byte of the pool is writable.
+TEST(PagedCache, LargePoolsAreHugePageAligned) {
+  PagedKvCache big(64, 1152, 64);  // 4.5 MiB
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(big.data()) % (uintptr_t(2) << 20), 0u);
+  const size_t bytes = size_t(64) * 1152 * 64;
+  std::fill(big.data(), big.data() + bytes, uint8_t(7));
+  EXPECT_EQ(big.data()[bytes - 1], 7);
+  PagedKvCache small(2, 320, 16);  // 10 KiB
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small.data()) % 64, 0u);
+}
+
 TEST(PagedCache, TablesAreDistinctBlocksAndShuffled) {
   PagedKvCache c(64, 256, 16);
   c.shuffle_free_list(9);
