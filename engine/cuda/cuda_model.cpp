@@ -69,15 +69,15 @@ DevLinear upload_rows(const std::vector<const Linear*>& parts, const std::string
     const size_t count = size_t(l->n * l->k);
     char* dst = host.data() + at;
     if (l->dtype == DType::kF32) {
-      if (l->f32.size() != count) throw Error("CUDA engine: " + what + ": fp32 storage size");
-      std::memcpy(dst, l->f32.data(), count * 4);
+      if (size_t(l->stored_elems()) != count) throw Error("CUDA engine: " + what + ": fp32 storage size");
+      std::memcpy(dst, l->f32_data(), count * 4);
     } else if (!l->packed) {
-      if (l->bf16.size() != count) throw Error("CUDA engine: " + what + ": bf16 storage size");
-      std::memcpy(dst, l->bf16.data(), count * 2);
+      if (size_t(l->stored_elems()) != count) throw Error("CUDA engine: " + what + ": bf16 storage size");
+      std::memcpy(dst, l->bf16_data(), count * 2);
     } else {
       for (int64_t r = 0; r < l->n; ++r)
         for (int64_t c = 0; c < l->k; ++c) {
-          const uint16_t v = kernels::panel16_at(l->bf16.data(), l->k, r, c);
+          const uint16_t v = kernels::panel16_at(l->bf16_data(), l->k, r, c);
           std::memcpy(dst + size_t(r * l->k + c) * 2, &v, 2);
         }
     }

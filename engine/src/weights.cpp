@@ -13,6 +13,7 @@
 #include "dsbench/engine/model.h"
 #include "dsbench/engine/safetensors.h"
 #include "dsbench/error.h"
+#include "dsbench/kernels/host_memory.h"
 
 namespace dsbench::engine {
 using kernels::DType;
@@ -27,29 +28,64 @@ kernels::WeightView Linear::rows(int64_t r0, int64_t nrows) const {
     if (r0 % 16) throw Error("Linear::rows: row " + std::to_string(r0) + " is not at a panel boundary");
     v.layout = kernels::WeightLayout::kPanel16;
     v.ld = kernels::panel16_stride(k);
-    v.data = bf16.data() + (r0 / 16) * v.ld;
+    v.data = bf16_data() + (r0 / 16) * v.ld;
     return v;
   }
-  v.data = dtype == DType::kBF16 ? static_cast<const void*>(bf16.data() + r0 * k)
-                                 : static_cast<const void*>(f32.data() + r0 * k);
+  v.data = dtype == DType::kBF16 ? static_cast<const void*>(bf16_data() + r0 * k)
+                                 : static_cast<const void*>(f32_data() + r0 * k);
   v.ld = k;
   return v;
 }
 void Linear::row_f32(int64_t r, float* out) const {
   if (dtype == DType::kF32) {
-    std::memcpy(out, f32.data() + r * k, size_t(k) * 4);
+    std::memcpy(out, f32_data() + r * k, size_t(k) * 4);
   } else if (packed) {
-    for (int64_t i = 0; i < k; ++i) out[i] = kernels::bf16::to_float(kernels::panel16_at(bf16.data(), k, r, i));
+    for (int64_t i = 0; i < k; ++i) out[i] = kernels::bf16::to_float(kernels::panel16_at(bf16_data(), k, r, i));
   } else {
-    for (int64_t i = 0; i < k; ++i) out[i] = kernels::bf16::to_float(bf16[size_t(r * k + i)]);
+    for (int64_t i = 0; i < k; ++i) out[i] = kernels::bf16::to_float(bf16_data()[r * k + i]);
   }
 }
 void Linear::pack() {
   if (dtype != DType::kBF16 || packed || n == 0) return;
+  if (placed) throw Error("Linear::pack: the weights are already placed in the model's arena");
   std::vector<uint16_t> p(size_t(kernels::panel16_elems(n, k)));
   kernels::pack_panel16(bf16.data(), n, k, k, p.data());
   bf16 = std::move(p);
   packed = true;
+}
+
+void ModelWeights::place() {
+  std::vector<Linear*> all = {&embed, &lm_head};
+  for (auto& y : layers) {
+    for (Linear* l : {&y.q_a, &y.q_b, &y.q, &y.kv_a, &y.kv_b, &y.o, &y.uk_t, &y.dense.gate_up, &y.dense.down,
+                      &y.shared.gate_up, &y.shared.down})
+      all.push_back(l);
+    for (Expert& e : y.experts) {
+      all.push_back(&e.gate_up);
+      all.push_back(&e.down);
+    }
+  }
+  // Each Linear at a 64-byte boundary, in this order (a layer's experts stay contiguous).
+  auto stored_bytes = [](const Linear* l) {
+    return size_t(l->stored_elems()) * size_t(kernels::dtype_bytes(l->dtype));
+  };
+  size_t total = 0;
+  for (const Linear* l : all) total += (stored_bytes(l) + 63) / 64 * 64;
+  if (total == 0) return;
+  std::shared_ptr<void> buf(kernels::host_alloc(total), kernels::host_free);
+  char* at = static_cast<char*>(buf.get());
+  for (Linear* l : all) {
+    const size_t b = stored_bytes(l);
+    const int64_t elems = l->stored_elems();
+    if (b) std::memcpy(at, l->dtype == DType::kBF16 ? static_cast<const void*>(l->bf16_data())
+                                                    : static_cast<const void*>(l->f32_data()), b);
+    l->placed = b ? at : nullptr;
+    l->placed_elems = b ? elems : 0;
+    std::vector<uint16_t>().swap(l->bf16);
+    std::vector<float>().swap(l->f32);
+    at += (b + 63) / 64 * 64;
+  }
+  arena = std::move(buf);
 }
 
 namespace {
@@ -201,6 +237,7 @@ void finalize(const ModelConfig& c, ModelWeights& w) {
     }
   }
   w.lm_head.pack();
+  w.place();
 }
 
 inline uint64_t mix(uint64_t z) {

@@ -215,6 +215,58 @@ TEST(Weights, SafetensorsRoundTripBf16AndFp32) {
   std::filesystem::remove_all(dir);
 }
 
+// Placement moves every Linear into the model's arena: the values read back unchanged (fp32 rows,
+// bf16 rows, bf16 panels), the vectors are emptied, and each Linear sits 64-byte aligned inside
+// the one allocation, which is 2 MiB aligned from 2 MiB up (the huge-page allocator's contract).
+TEST(Weights, PlaceMovesEveryLinearIntoOneArenaUnchanged) {
+  auto fill = [](Linear& l, int64_t n, int64_t k, DType dt, uint32_t salt) {
+    l.n = n;
+    l.k = k;
+    l.dtype = dt;
+    for (int64_t i = 0; i < n * k; ++i) {
+      const float v = float(int((i * 131 + salt * 17) % 251) - 125) / 64.0f;
+      if (dt == DType::kBF16) l.bf16.push_back(kernels::bf16::from_float(v));
+      else l.f32.push_back(v);
+    }
+  };
+  ModelWeights w;
+  fill(w.embed, 37, 24, DType::kBF16, 1);                  // rows stay unpacked (embedding)
+  fill(w.lm_head, 40, 24, DType::kBF16, 2);
+  w.lm_head.pack();                                          // panels
+  w.layers.resize(1);
+  fill(w.layers[0].o, 24, 33, DType::kF32, 3);               // fp32 rows, odd k
+  w.layers[0].experts.resize(2);
+  fill(w.layers[0].experts[1].down, 1024, 1024, DType::kBF16, 4);  // 2 MiB: the arena passes 2 MiB
+  w.layers[0].experts[1].down.pack();
+  std::vector<Linear*> all = {&w.embed, &w.lm_head, &w.layers[0].o, &w.layers[0].experts[1].down};
+  std::vector<std::vector<float>> before;
+  for (Linear* l : all)
+    for (int64_t r = 0; r < l->n; r += std::max<int64_t>(1, l->n / 7)) {
+      before.emplace_back(size_t(l->k));
+      l->row_f32(r, before.back().data());
+    }
+  w.place();
+  ASSERT_TRUE(w.arena);
+  const auto* base = static_cast<const char*>(w.arena.get());
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(base) % (uintptr_t(2) << 20), 0u);
+  size_t at = 0;
+  for (Linear* l : all) {
+    EXPECT_TRUE(l->bf16.empty() && l->f32.empty());
+    ASSERT_NE(l->placed, nullptr);
+    const auto* p = static_cast<const char*>(l->placed);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
+    EXPECT_GE(p, base);
+    for (int64_t r = 0; r < l->n; r += std::max<int64_t>(1, l->n / 7)) {
+      std::vector<float> got(size_t(l->k));
+      l->row_f32(r, got.data());
+      EXPECT_EQ(got, before[at]) << "row " << r << " of a " << l->n << " x " << l->k << " Linear";
+      ++at;
+    }
+  }
+  EXPECT_EQ(w.layers[0].experts[0].down.placed, nullptr);  // empty Linears take no space
+  EXPECT_THROW(w.embed.pack(), Error);  // its rows are in the arena now, not in the vector
+}
+
 TEST(Weights, BadFilesAreNamed) {
   auto cfg = engine_test::small_config();
   const auto dir = std::filesystem::temp_directory_path() / "dsbench_engine_bad";
