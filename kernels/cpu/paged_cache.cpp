@@ -2,8 +2,6 @@
 #include "dsbench/kernels/paged_cache.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <new>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -13,21 +11,15 @@
 
 namespace dsbench::kernels {
 
-namespace {
-constexpr size_t kAlign = 64;
-}
-
 PagedKvCache::PagedKvCache(int64_t num_blocks, int64_t row_bytes, int block_size)
     : num_blocks_(num_blocks), row_bytes_(row_bytes), block_size_(block_size) {
   if (num_blocks <= 0) throw std::invalid_argument("paged cache: num_blocks must be > 0");
   if (num_blocks > INT32_MAX) throw std::invalid_argument("paged cache: num_blocks exceeds int32");
   if (row_bytes <= 0) throw std::invalid_argument("paged cache: row_bytes must be > 0");
   if (block_size <= 0) throw std::invalid_argument("paged cache: block_size must be > 0");
-  size_t bytes = size_t(num_blocks) * size_t(row_bytes) * size_t(block_size);
-  bytes = (bytes + kAlign - 1) / kAlign * kAlign;
   // Not touched here: the OS faults pages in on first write, so an oversized pool is cheap.
-  // Huge pages where offered: decode attention streams the blocks.
-  data_ = static_cast<uint8_t*>(host_alloc(bytes));
+  // host_alloc aligns and rounds the size (huge pages where offered: decode streams the blocks).
+  data_ = static_cast<uint8_t*>(host_alloc(size_t(num_blocks) * size_t(row_bytes) * size_t(block_size)));
   free_list_.resize(size_t(num_blocks));
   // back() is handed out first: ascending ids on a fresh pool.
   for (int64_t i = 0; i < num_blocks; ++i) free_list_[size_t(i)] = int32_t(num_blocks - 1 - i);
