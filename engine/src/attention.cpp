@@ -142,8 +142,8 @@ void prefill_attention(const LayerWeights& w, int64_t layer, const Dims& d, KvCa
 
 void mla_attention(const ModelConfig& cfg, const LayerWeights& w, int64_t layer,
                    const std::vector<SeqInput>& batch, const TokenMeta& meta, const float* h,
-                   KvCache& cache, const std::vector<float>& inv_freq, float scale, AttnScratch& s,
-                   float* attn, double* cache_bytes_read) {
+                   KvCache& cache, float scale, AttnScratch& s, float* attn,
+                   double* cache_bytes_read) {
   const int64_t T = int64_t(meta.seq.size()), H = cfg.hidden_size;
   Dims d{cfg.num_attention_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim,
          cfg.kv_lora_rank, 0, 0};
@@ -174,8 +174,10 @@ void mla_attention(const ModelConfig& cfg, const LayerWeights& w, int64_t layer,
   rms_norm_rows(s.kva.data(), T, d.kvl, d.row, w.kv_a_norm.data(), eps, s.kva.data(), d.row);
 #pragma omp parallel for schedule(static) if (T > 16)
   for (int64_t t = 0; t < T; ++t) {
-    kernels::rope_apply(s.q.data() + t * d.nh * d.qk + d.dn, d.nh, d.qk, d.dr, meta.pos[size_t(t)], inv_freq.data());
-    kernels::rope_apply(s.kva.data() + t * d.row + d.kvl, 1, d.dr, d.dr, meta.pos[size_t(t)], inv_freq.data());
+    const float* cs = meta.rope_cos.data() + t * (d.dr / 2);
+    const float* sn = meta.rope_sin.data() + t * (d.dr / 2);
+    kernels::rope_rotate(s.q.data() + t * d.nh * d.qk + d.dn, d.nh, d.qk, d.dr, cs, sn);
+    kernels::rope_rotate(s.kva.data() + t * d.row + d.kvl, 1, d.dr, d.dr, cs, sn);
   }
 
   // Cache writes for the new tokens.

@@ -167,6 +167,16 @@ void Model::forward(const std::vector<SeqInput>& batch, KvCache& cache, std::vec
     n_logits += in.want_logits ? 1 : 0;
   }
   const int64_t T = int64_t(meta.seq.size());
+  {
+    // RoPE angles per row, once for all layers (each layer rotates q and k by the same ones).
+    const int64_t half = cfg_.qk_rope_head_dim / 2;
+    meta.rope_cos.resize(size_t(T * half));
+    meta.rope_sin.resize(size_t(T * half));
+#pragma omp parallel for schedule(static) if (T >= 64)
+    for (int64_t t = 0; t < T; ++t)
+      kernels::rope_angles(2 * half, meta.pos[size_t(t)], inv_freq_.data(), meta.rope_cos.data() + t * half,
+                           meta.rope_sin.data() + t * half);
+  }
   s.x.resize(size_t(T * H));
   s.h.resize(size_t(T * H));
   s.attn.resize(size_t(T * cfg_.num_attention_heads * cfg_.v_head_dim));
@@ -183,8 +193,8 @@ void Model::forward(const std::vector<SeqInput>& batch, KvCache& cache, std::vec
     {
       DSBENCH_TRACE_SCOPE("engine/attention");
       detail::rms_norm_rows(s.x.data(), T, H, H, lw.input_norm.data(), eps, s.h.data(), H);
-      detail::mla_attention(cfg_, lw, int64_t(l), batch, meta, s.h.data(), cache, inv_freq_,
-                            softmax_scale_, s.attn_s, s.attn.data(), &cache_read);
+      detail::mla_attention(cfg_, lw, int64_t(l), batch, meta, s.h.data(), cache, softmax_scale_, s.attn_s,
+                            s.attn.data(), &cache_read);
       gemm_xwt(s.attn.data(), T, lw.o.k, lw.o.view(), s.x.data(), H, true);
     }
     detail::rms_norm_rows(s.x.data(), T, H, H, lw.post_attn_norm.data(), eps, s.h.data(), H);

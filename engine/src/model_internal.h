@@ -16,6 +16,9 @@ struct TokenMeta {
   std::vector<int64_t> pos;
   std::vector<int32_t> input;
   std::vector<int64_t> input_first;  // first flattened row of each input
+  // cos and sin of each row's RoPE angles [row][qk_rope_head_dim / 2], computed once per forward
+  // and shared by every layer's q and k rotations.
+  std::vector<float> rope_cos, rope_sin;
 };
 
 struct AttnScratch {
@@ -28,7 +31,7 @@ struct AttnScratch {
 // [T, heads*v] (before o_proj). Writes the batch's rows into the cache first.
 void mla_attention(const ModelConfig& cfg, const LayerWeights& w, int64_t layer,
                    const std::vector<SeqInput>& batch, const TokenMeta& meta, const float* h,
-                   KvCache& cache, const std::vector<float>& inv_freq, float scale,
+                   KvCache& cache, float scale,
                    AttnScratch& s, float* attn, double* cache_bytes_read);
 
 // Row-parallel RMSNorm for T rows.

@@ -37,24 +37,34 @@ std::vector<float> rope_inv_freq(const RopeParams& p) {
   return out;
 }
 
-void rope_apply(float* x, int64_t heads, int64_t head_stride, int64_t dim, int64_t pos,
-                const float* inv_freq) {
-  const int64_t half = dim / 2;
-  float cs[256], sn[256];
-  for (int64_t i = 0; i < half; ++i) {
+void rope_angles(int64_t dim, int64_t pos, const float* inv_freq, float* cs, float* sn) {
+  for (int64_t i = 0; i < dim / 2; ++i) {
     // Angles in double: pos * freq reaches 1e5 radians at long contexts, beyond fp32's precision.
-    double a = double(pos) * double(inv_freq[i]);
+    const double a = double(pos) * double(inv_freq[i]);
     cs[i] = float(std::cos(a));
     sn[i] = float(std::sin(a));
   }
+}
+
+void rope_rotate(float* x, int64_t heads, int64_t head_stride, int64_t dim, const float* cs,
+                 const float* sn) {
+  const int64_t half = dim / 2;
   for (int64_t h = 0; h < heads; ++h) {
     float* v = x + h * head_stride;
     for (int64_t i = 0; i < half; ++i) {
-      float a = v[2 * i], b = v[2 * i + 1];
+      const float a = v[2 * i], b = v[2 * i + 1];
       v[2 * i] = a * cs[i] - b * sn[i];
       v[2 * i + 1] = a * sn[i] + b * cs[i];
     }
   }
+}
+
+void rope_apply(float* x, int64_t heads, int64_t head_stride, int64_t dim, int64_t pos,
+                const float* inv_freq) {
+  if (dim / 2 > 256) throw std::invalid_argument("rope_apply: dim above 512");
+  float cs[256], sn[256];
+  rope_angles(dim, pos, inv_freq, cs, sn);
+  rope_rotate(x, heads, head_stride, dim, cs, sn);
 }
 
 }  // namespace dsbench::kernels

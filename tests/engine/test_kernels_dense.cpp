@@ -150,6 +150,38 @@ TEST(Rope, PlainFrequenciesAndRotation) {
   for (int i = 0; i < 4; ++i) EXPECT_NEAR(std::hypot(v[size_t(2 * i)], v[size_t(2 * i + 1)]), 1.0, 1e-6);
 }
 
+TEST(Rope, AnglesThenRotateMatchDoubleReferenceAtLongPositions) {
+  // The engine computes each position's cos/sin once per forward (rope_angles) and rotates q and k
+  // with them (rope_rotate). At 128K positions the angle reaches 1e5 radians: an fp32 angle would
+  // be off by ~4e-3 rad, far outside the tolerance below.
+  RopeParams p;
+  p.dim = 64;
+  p.yarn = true;
+  p.factor = 40;
+  const auto f = rope_inv_freq(p);
+  std::vector<float> a(3 * 80), cs(32), sn(32);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = std::sin(0.37f * float(i)) + 0.1f;
+  for (int64_t pos : {0, 1, 4095, 131071}) {
+    std::vector<float> got = a, applied = a;
+    rope_angles(64, pos, f.data(), cs.data(), sn.data());
+    rope_rotate(got.data(), 3, 80, 64, cs.data(), sn.data());
+    rope_apply(applied.data(), 3, 80, 64, pos, f.data());
+    for (int h = 0; h < 3; ++h)
+      for (int i = 0; i < 32; ++i) {
+        const double ang = double(pos) * double(f[size_t(i)]);
+        const double x = a[size_t(h * 80 + 2 * i)], y = a[size_t(h * 80 + 2 * i + 1)];
+        EXPECT_NEAR(got[size_t(h * 80 + 2 * i)], x * std::cos(ang) - y * std::sin(ang), 2e-6) << pos;
+        EXPECT_NEAR(got[size_t(h * 80 + 2 * i + 1)], x * std::sin(ang) + y * std::cos(ang), 2e-6) << pos;
+      }
+    EXPECT_EQ(got, applied) << "rope_apply is rope_angles then rope_rotate, pos " << pos;
+    // The 16 values after each head's 64 (stride 80) are not rope dims and stay as they were.
+    for (int h = 0; h < 3; ++h)
+      for (int i = 64; i < 80; ++i) ASSERT_EQ(got[size_t(h * 80 + i)], a[size_t(h * 80 + i)]);
+  }
+  std::vector<float> wide(1026, 1.0f), wf(513, 1.0f);
+  EXPECT_THROW(rope_apply(wide.data(), 1, 1026, 1026, 1, wf.data()), std::invalid_argument);
+}
+
 TEST(Rope, YarnBlendsLowAndHighFrequencies) {
   // DeepSeek-V3: dim 64, theta 1e4, factor 40, original 4096, beta 32/1.
   RopeParams p;

@@ -24,4 +24,11 @@ std::vector<float> rope_inv_freq(const RopeParams& p);
 void rope_apply(float* x, int64_t heads, int64_t head_stride, int64_t dim, int64_t pos,
                 const float* inv_freq);
 
+// The two halves of rope_apply, for callers that rotate several vectors at one position (the
+// engine rotates q and k of a token in every layer): cos and sin of pos * inv_freq[i] for
+// i < dim / 2, then the rotation by them. rope_apply(x, ...) == rope_rotate(x, ..., cs, sn).
+void rope_angles(int64_t dim, int64_t pos, const float* inv_freq, float* cs, float* sn);
+void rope_rotate(float* x, int64_t heads, int64_t head_stride, int64_t dim, const float* cs,
+                 const float* sn);
+
 }  // namespace dsbench::kernels
