@@ -1,7 +1,6 @@
 // e2e prefill and decode throughput. Decode reports tokens/s and a roofline fraction computed from
 // the bytes a step really had to read: fixed weights, the routed experts this batch touched, and
 // the cached rows attention read, over the host's measured read bandwidth.
-#include <algorithm>
 #include <chrono>
 
 #include "dsbench/error.h"

@@ -1,11 +1,26 @@
 // Shared helpers for the engine tests: a small MLA + grouped-MoE config that runs in milliseconds.
 #pragma once
 
+#include <cmath>
+#include <cstddef>
+
 #include <nlohmann/json.hpp>
 
 #include "dsbench/config.h"
 
 namespace dsbench::engine::engine_test {
+
+// Relative L2 error of `got` against `want` (vectors of equal length), in double.
+template <class Got, class Want>
+double rel_err(const Got& got, const Want& want) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double d = double(got[i]) - double(want[i]);
+    num += d * d;
+    den += double(want[i]) * double(want[i]);
+  }
+  return std::sqrt(num / den);
+}
 
 // Same architecture as dsv3-tiny (q_lora, decoupled RoPE with YaRN, dense first layer, grouped
 // sigmoid routing with shared expert) at a fraction of the size.

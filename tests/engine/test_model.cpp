@@ -16,21 +16,13 @@
 using namespace dsbench;
 using namespace dsbench::engine;
 using kernels::DType;
+using engine_test::rel_err;
 
 namespace {
 std::vector<int32_t> prompt(int64_t n, int64_t vocab, uint32_t salt = 0) {
   std::vector<int32_t> p(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) p[size_t(i)] = int32_t((i * 37 + 11 + salt * 101) % vocab);
   return p;
-}
-
-double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    den += double(b[i]) * b[i];
-  }
-  return std::sqrt(num / den);
 }
 
 KvCache make_cache(const ModelConfig& c, AttentionMode m, DType dt = DType::kF32, int64_t budget = 64 << 20,

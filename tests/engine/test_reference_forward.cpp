@@ -19,6 +19,7 @@
 using namespace dsbench;
 using namespace dsbench::engine;
 using kernels::DType;
+using engine_test::rel_err;
 
 namespace {
 
@@ -198,15 +199,6 @@ std::vector<Vec> reference_logits(const Model& m, const std::vector<int32_t>& to
   std::vector<Vec> logits;
   for (int64_t t = 0; t < n; ++t) logits.push_back(head.apply(rms_norm(x[size_t(t)], w.final_norm, eps)));
   return logits;
-}
-
-double rel_err(const std::vector<float>& got, const Vec& want) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    num += (got[i] - want[i]) * (got[i] - want[i]);
-    den += want[i] * want[i];
-  }
-  return std::sqrt(num / den);
 }
 
 }  // namespace
