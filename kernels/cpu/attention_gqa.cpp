@@ -30,6 +30,31 @@ inline float elem_f(const T* p, int64_t i) {
   else return bf16::to_float(p[i]);
 }
 
+// Lines of the next step's rows, prefetched a few per iteration of the lanes score tiles (a burst
+// of hundreds of prefetches stalls the core): first the K range, then the V rows.
+struct PfCursor {
+  const char* k = nullptr;
+  const char* k_end = nullptr;
+  const char* v = nullptr;  // current V row
+  int64_t v_stride = 0, v_bytes = 0, v_off = 0;
+  int v_rows = 0;
+  bool empty() const { return k >= k_end && v_rows <= 0; }
+  void next() {
+    if (k < k_end) {
+      prefetch_line(k);
+      k += 64;
+    } else if (v_rows > 0) {
+      prefetch_line(v + v_off);
+      v_off += 64;
+      if (v_off >= v_bytes) {
+        v_off = 0;
+        v += v_stride;
+        --v_rows;
+      }
+    }
+  }
+};
+
 #if defined(__AVX512F__)
 template <class T>
 inline __m512 load16(const T* p) {
@@ -130,6 +155,53 @@ void pv_tile(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float*
   }
 }
 
+// Scores from a lanes K layout (kKeyLanes): s[i][j] = q_i . k_j for MR heads x 16*NG tokens.
+// Each 64-byte load holds dims (2p, 2p+1) of 16 tokens; a shift and a mask widen them, and each
+// feeds MR full-width FMAs with broadcast queries: no horizontal sums, and 16*NG tokens share
+// every broadcast. k: the tile's first token, at the start of a lane group (ldk = head_dim).
+// Tokens past nt are computed from whatever the block holds there and not stored.
+template <int MR, int NG>
+void lanes_score_tile(int D, const float* q, const uint16_t* k, int64_t ldk, int nt, float* s,
+                      int64_t lds, PfCursor* pf, int per) {
+  // Few accumulators: even and odd dims in separate ones, so the FMA chains stay short.
+  constexpr bool kSplit = MR * NG <= 8;
+  constexpr int NA = kSplit ? 2 : 1;
+  __m512 c[NA][NG][MR];
+  DSB_UNROLL for (int a = 0; a < NA; ++a)
+    DSB_UNROLL for (int j = 0; j < NG; ++j)
+      DSB_UNROLL for (int i = 0; i < MR; ++i) c[a][j][i] = _mm512_setzero_ps();
+  const __m512i hi = _mm512_set1_epi32(int(0xFFFF0000u));
+  const uint16_t* kj[NG];
+  DSB_UNROLL for (int j = 0; j < NG; ++j) kj[j] = k + (j / 2) * int64_t(kKeyLanes) * ldk + (j % 2) * 32;
+  for (int p = 0; p < D / 2; ++p) {
+    __m512 e[NG], o[NG];
+    DSB_UNROLL for (int j = 0; j < NG; ++j) {
+      const __m512i w = _mm512_loadu_si512(kj[j] + int64_t(p) * (2 * kKeyLanes));
+      e[j] = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+      o[j] = _mm512_castsi512_ps(_mm512_and_si512(w, hi));
+    }
+    DSB_UNROLL for (int i = 0; i < MR; ++i) {
+      const __m512 qe = _mm512_set1_ps(q[i * D + 2 * p]), qo = _mm512_set1_ps(q[i * D + 2 * p + 1]);
+      DSB_UNROLL for (int j = 0; j < NG; ++j) {
+        c[0][j][i] = _mm512_fmadd_ps(qe, e[j], c[0][j][i]);
+        c[NA - 1][j][i] = _mm512_fmadd_ps(qo, o[j], c[NA - 1][j][i]);
+      }
+    }
+    if (pf)
+      for (int r = 0; r < per; ++r) pf->next();
+  }
+  DSB_UNROLL for (int j = 0; j < NG; ++j) {
+    const int valid = std::clamp(nt - 16 * j, 0, 16);
+    if (valid == 0) break;
+    const __mmask16 m = valid == 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1u);
+    DSB_UNROLL for (int i = 0; i < MR; ++i) {
+      __m512 r = c[0][j][i];
+      if constexpr (kSplit) r = _mm512_add_ps(r, c[1][j][i]);
+      _mm512_mask_storeu_ps(s + i * lds + 16 * j, m, r);
+    }
+  }
+}
+
 constexpr int pv_max_nv(int mr) { return mr >= 8 ? 3 : 4; }
 
 template <int MR, class T>
@@ -224,6 +296,55 @@ void scores_small(int mr, int D, const float* q, const TK* k, int64_t ldk, int n
   if (pf && pf->n > n) prefetch_some(*pf, n, pf->n);
 }
 
+#if defined(__AVX512F__)
+// Tokens per lanes score tile for a head group of mr.
+constexpr int lanes_tile_tokens(int mr) { return mr >= 8 ? 32 : 64; }
+
+template <int MR>
+void lanes_tile_n(int D, const float* q, const uint16_t* k, int64_t ldk, int left, float* s,
+                  PfCursor* pf, int per) {
+  constexpr int NGM = lanes_tile_tokens(MR) / 16;
+  if (left <= 16) lanes_score_tile<MR, 1>(D, q, k, ldk, left, s, kChunk, pf, per);
+  else if (left <= 32 || NGM == 2) lanes_score_tile<MR, 2>(D, q, k, ldk, left, s, kChunk, pf, per);
+  else if constexpr (NGM == 4) lanes_score_tile<MR, 4>(D, q, k, ldk, left, s, kChunk, pf, per);
+}
+
+// Scores of one step from a lanes K layout; k is the step's first token (a lane-group start).
+// pf (optional) is spread over the tiles' iterations.
+void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk, int n, float* s,
+                  PfCursor* pf, int64_t pf_lines) {
+  const int tt = lanes_tile_tokens(mr);
+  const int64_t iters = int64_t((n + tt - 1) / tt) * (D / 2);
+  const int per = pf ? int((pf_lines + iters - 1) / std::max<int64_t>(iters, 1)) : 0;
+  for (int i = 0; i < n; i += tt) {
+    const uint16_t* ki = k + int64_t(i) * ldk;  // i is a multiple of 32: a lane-group start
+    const int left = n - i;
+    switch (mr) {
+      case 8: lanes_tile_n<8>(D, q, ki, ldk, left, s + i, pf, per); break;
+      case 4: lanes_tile_n<4>(D, q, ki, ldk, left, s + i, pf, per); break;
+      case 2: lanes_tile_n<2>(D, q, ki, ldk, left, s + i, pf, per); break;
+      default: lanes_tile_n<1>(D, q, ki, ldk, left, s + i, pf, per); break;
+    }
+  }
+  if (pf)
+    while (!pf->empty()) pf->next();
+}
+#else
+// Portable: each score read element by element from the lane groups.
+void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk, int n, float* s,
+                  PfCursor* pf, int64_t) {
+  for (int i = 0; i < mr; ++i)
+    for (int t = 0; t < n; ++t) {
+      const uint16_t* g = k + int64_t(t / kKeyLanes) * kKeyLanes * ldk + (t % kKeyLanes) * 2;
+      float acc = 0;
+      for (int d = 0; d < D; ++d) acc += q[i * D + d] * bf16::to_float(g[(d / 2) * (2 * kKeyLanes) + d % 2]);
+      s[i * kChunk + t] = acc;
+    }
+  if (pf)
+    while (!pf->empty()) pf->next();
+}
+#endif
+
 template <class T>
 void pv_small(int mr, int n, const float* p, const T* v, int64_t ldv, float* acc, int Dv) {
   switch (mr) {
@@ -267,6 +388,7 @@ void small_item(const DecodeCore& c, const WorkItem& it, const WorkItem* next, c
   const int64_t mb = c.seqs->max_blocks_per_seq;
   const int32_t* table = c.seqs->block_table + int64_t(it.b) * mb;
   const int64_t ldk = c.k.token_stride, ldv = c.v_in_k ? ldk : c.v.token_stride;
+  const bool lanes = c.k.lanes != 0;  // validate: bf16 K, so TK is uint16_t
   init_state(Hkv * G, Dv, m, l, acc);
   // Software prefetch runs about kPfBytes ahead, in (chunk, kv head) steps (blocks are scattered,
   // so the hardware prefetcher cannot cross into the next block itself).
@@ -295,6 +417,8 @@ void small_item(const DecodeCore& c, const WorkItem& it, const WorkItem* next, c
     for (int hk = 0; hk < Hkv; ++hk) {
       const bool pf_on = tpf < tpf_end;
       PfRows pf;
+      PfCursor pc;  // lanes K: the same lines as a cursor the score tiles advance
+      int64_t pc_lines = 0;
       if (pf_on) {
         const Step sp = step_at(c, tpf_table, tpf, tpf_end);
         pf.k = static_cast<const char*>(row_ptr(c.k, sp.blk, sp.s0, hpf));
@@ -306,6 +430,20 @@ void small_item(const DecodeCore& c, const WorkItem& it, const WorkItem* next, c
           pf.v_bytes = int64_t(Dv) * int64_t(sizeof(TV));
         }
         pf.n = sp.n;
+        if (lanes) {
+          // A partial lane group spreads its tokens over the whole group.
+          const int64_t rows = (sp.n + kKeyLanes - 1) / kKeyLanes * kKeyLanes;
+          pc.k = pf.k;
+          pc.k_end = pf.k + rows * pf.k_stride;
+          if (pf.v) {
+            const bool contiguous = pf.v_stride == pf.v_bytes;
+            pc.v = pf.v;
+            pc.v_rows = contiguous ? 1 : sp.n;
+            pc.v_bytes = contiguous ? pf.v_bytes * sp.n : pf.v_bytes;
+            pc.v_stride = pf.v_stride;
+          }
+          pc_lines = (pc.k_end - pc.k) / 64 + int64_t(pc.v_rows) * ((pc.v_bytes + 63) / 64);
+        }
         pf_advance(sp.n);
       }
       const TK* kb = static_cast<const TK*>(row_ptr(c.k, st.blk, st.s0, hk));
@@ -314,6 +452,14 @@ void small_item(const DecodeCore& c, const WorkItem& it, const WorkItem* next, c
       const float* qh = q + int64_t(hk) * G * D;
       for (int g0 = 0; g0 < G;) {
         const int mr = head_group(G - g0);
+        if constexpr (std::is_same_v<TK, uint16_t>) {
+          if (lanes) {
+            scores_lanes(mr, D, qh + int64_t(g0) * D, kb, ldk, st.n, s + g0 * kChunk,
+                         pf_on && g0 == 0 ? &pc : nullptr, pc_lines);
+            g0 += mr;
+            continue;
+          }
+        }
         scores_small<TK>(mr, D, qh + int64_t(g0) * D, kb, ldk, st.n, s + g0 * kChunk,
                          pf_on && g0 == 0 ? &pf : nullptr);
         g0 += mr;
@@ -380,6 +526,24 @@ void softmax_t(int n, int G, int Dv, float* st, float* m, float* l, float* acc_t
 #endif
 }
 
+// Kt[d][t] = fp32 of element d of token t, t < n, from a lanes K group start g (row length ldk).
+void load_lanes_t(const uint16_t* g, int64_t ldk, int n, int D, float* kt) {
+  for (int t0 = 0; t0 < n; t0 += kKeyLanes) {
+    const uint16_t* grp = g + int64_t(t0) * ldk;
+    const int nt = std::min(kKeyLanes, n - t0);
+    for (int p = 0; p < D / 2; ++p) {
+      const uint16_t* src = grp + int64_t(p) * (2 * kKeyLanes);
+      uint32_t* e = reinterpret_cast<uint32_t*>(kt + int64_t(2 * p) * kChunk + t0);
+      uint32_t* o = reinterpret_cast<uint32_t*>(kt + int64_t(2 * p + 1) * kChunk + t0);
+#pragma omp simd
+      for (int t = 0; t < nt; ++t) {
+        e[t] = uint32_t(src[2 * t]) << 16;
+        o[t] = uint32_t(src[2 * t + 1]) << 16;
+      }
+    }
+  }
+}
+
 // Many q heads per kv head: each chunk of rows widened once, then GEMMs over all heads.
 // qt: per kv head Q^T [D][G] packed for gemm_bc_prepacked (scaled). scratch: kf [kChunk][D],
 // vf [kChunk][Dv], st [kChunk][G]; acc_t: [Hkv][Dv][G]. Writes acc [Hkv*G][Dv].
@@ -401,11 +565,20 @@ void large_item(const DecodeCore& c, const WorkItem& it, const float* qt, float*
     for (int hk = 0; hk < Hkv; ++hk) {
       if (hk + 1 < Hkv) prefetch_step(c, s, hk + 1);
       else if (t + s.n < it.t1) prefetch_step(c, step_at(c, table, t + s.n, it.t1), 0);
-      for (int i = 0; i < s.n; ++i)
-        load_f32(row_ptr(c.k, s.blk, s.s0 + i, hk), c.k.dtype, D, kf + int64_t(i) * D);
+      // Kf [n][D], or Kf^T [D][kChunk] from a lanes K layout (each pair load is 2 rows of it).
+      int64_t kf_si = D, kf_sk = 1;
+      if (c.k.lanes) {
+        load_lanes_t(static_cast<const uint16_t*>(row_ptr(c.k, s.blk, s.s0, hk)), c.k.token_stride,
+                     s.n, D, kf);
+        kf_si = 1;
+        kf_sk = kChunk;
+      } else {
+        for (int i = 0; i < s.n; ++i)
+          load_f32(row_ptr(c.k, s.blk, s.s0 + i, hk), c.k.dtype, D, kf + int64_t(i) * D);
+      }
       const float* vsrc = kf;
       int64_t ldvf = D;
-      if (!c.v_in_k) {
+      if (!c.v_in_k) {  // (validate: V inside the K row only for MLA, whose latent has no lanes)
         for (int i = 0; i < s.n; ++i)
           load_f32(row_ptr(c.v, s.blk, s.s0 + i, hk), c.v.dtype, Dv, vf + int64_t(i) * Dv);
         vsrc = vf;
@@ -413,7 +586,8 @@ void large_item(const DecodeCore& c, const WorkItem& it, const float* qt, float*
       }
       float* at = acc_t + int64_t(hk) * Dv * G;
       // S^T [n][G] = Kf [n][D] . Q^T [D][G]
-      gemm_bc_prepacked(s.n, G, D, kf, D, 1, qt + int64_t(hk) * packed_b_elems(G, D), st, G, false);
+      gemm_bc_prepacked(s.n, G, D, kf, kf_si, kf_sk, qt + int64_t(hk) * packed_b_elems(G, D), st, G,
+                        false);
       softmax_t(s.n, G, Dv, st, m + hk * G, l + hk * G, at);
       // O^T [Dv][G] += Vf^T [Dv][n] . P^T [n][G]
       gemm_bc(Dv, G, s.n, vsrc, 1, ldvf, st, G, at, G, true);

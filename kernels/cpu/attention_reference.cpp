@@ -30,6 +30,22 @@ void check_view(const char* k, const char* field, const PagedView& v, bool heads
   check_pos(k, (std::string(field) + ".block_stride").c_str(), v.block_stride);
   check_pos(k, (std::string(field) + ".token_stride").c_str(), v.token_stride);
   if (heads && v.head_stride < 0) fail(k, std::string(field) + ".head_stride must be >= 0");
+  if (v.lanes != 0 && v.lanes != kKeyLanes)
+    fail(k, std::string(field) + ".lanes must be 0 or " + std::to_string(kKeyLanes) + " (got " +
+                std::to_string(v.lanes) + ")");
+}
+
+// A lanes K layout: bf16, whole lane groups per block, pairs of dims, rows of head_dim.
+void check_lanes(const char* k, const PagedView& v, int block_size, int head_dim) {
+  if (v.lanes == 0) return;
+  if (v.dtype != DType::kBF16) fail(k, "k.lanes needs a bf16 cache (k.dtype is " + std::string(dtype_name(v.dtype)) + ")");
+  if (block_size % v.lanes)
+    fail(k, "k.lanes = " + std::to_string(v.lanes) + " needs seqs.block_size to be a multiple of it (got " +
+                std::to_string(block_size) + ")");
+  if (head_dim % 2) fail(k, "k.lanes needs an even head_dim (got " + std::to_string(head_dim) + ")");
+  if (v.token_stride != head_dim)
+    fail(k, "k.lanes needs k.token_stride = head_dim (the lane groups' row length; got " +
+                std::to_string(v.token_stride) + ")");
 }
 
 void check_batch(const char* k, const DecodeBatch& s) {
@@ -62,9 +78,9 @@ double sum_lens(const DecodeBatch& s) {
 
 // Reads element i of (block, slot, head) as double.
 double elem(const PagedView& v, int32_t block, int slot, int head, int i) {
-  const void* p = detail::row_ptr(v, block, slot, head);
-  if (v.dtype == DType::kF32) return static_cast<const float*>(p)[i];
-  return bf16::to_float(static_cast<const uint16_t*>(p)[i]);
+  const int64_t off = paged_elem_offset(v, block, slot, head, i);
+  if (v.dtype == DType::kF32) return static_cast<const float*>(v.base)[off];
+  return bf16::to_float(static_cast<const uint16_t*>(v.base)[off]);
 }
 
 // Softmax-weighted sum in double: out[d] = sum_t softmax(scores)[t] * val(t, d).
@@ -99,6 +115,8 @@ void validate(const GqaDecodeArgs& a) {
   check_view(k, "v", a.v, true);
   if (a.kv_heads > 1 && (a.k.head_stride == 0 || a.v.head_stride == 0))
     fail(k, "k/v head_stride must be > 0 with several kv heads");
+  check_lanes(k, a.k, a.seqs.block_size, a.head_dim);
+  if (a.v.lanes) fail(k, "v.lanes must be 0: only K has a lanes layout");
   if (!std::isfinite(a.scale)) fail(k, "scale is not finite");
 }
 
@@ -120,6 +138,7 @@ void validate(const MlaDecodeArgs& a) {
     check_ptr(k, "out", a.out);
   }
   check_view(k, "latent", a.latent, false);
+  if (a.latent.lanes) fail(k, "latent.lanes must be 0: the MLA kernels read latent rows");
   if (a.latent.token_stride < int64_t(a.kv_lora_rank) + a.qk_rope_head_dim)
     fail(k, "latent.token_stride is smaller than kv_lora_rank + qk_rope_head_dim");
   if (!std::isfinite(a.scale)) fail(k, "scale is not finite");

@@ -170,6 +170,7 @@ void gqa_decode_launch(const GqaDecodeArgs& a, const DecodeSchedule& s, void* pa
   if (a.head_dim <= 0 || a.head_dim > kMaxDim || a.v_head_dim <= 0 || a.v_head_dim > kMaxDim)
     bad("head_dim and v_head_dim must be in [1, 256]");
   if (!a.q || !a.out || !a.k.base || !a.v.base) bad("q, out, k.base and v.base are required");
+  if (a.k.lanes || a.v.lanes) bad("k.lanes/v.lanes must be 0: the CUDA kernel reads token rows");
   if (a.k.dtype != a.v.dtype || (a.k.dtype != DType::kF32 && a.k.dtype != DType::kBF16))
     bad("k and v must both be fp32 or both bf16");
   if (s.chunk <= 0 || s.max_splits <= 0) bad("schedule: use make_decode_schedule");

@@ -74,6 +74,7 @@ void decode_attention_mla_naive_cuda(const MlaDecodeArgs& a, const DecodeSchedul
       a.v_head_dim <= 0)
     bad("kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim and v_head_dim must be > 0");
   if (a.seqs.num_pool_blocks <= 0) bad("seqs.num_pool_blocks must be > 0 (the pool is decompressed)");
+  if (a.latent.lanes) bad("latent.lanes must be 0: the kernel reads latent rows");
   if (!a.q_nope || !a.q_pe || !a.w_uk || !a.w_uv || !a.out || !a.latent.base)
     bad("q_nope, q_pe, w_uk, w_uv, out and latent.base are required");
   const int rank = a.kv_lora_rank, rope = a.qk_rope_head_dim, nope = a.qk_nope_head_dim;

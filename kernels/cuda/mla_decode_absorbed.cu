@@ -276,7 +276,8 @@ void decode_attention_mla_absorbed_cuda(const MlaDecodeArgs& a, const DecodeSche
   if (!a.q_nope || !a.q_pe || !a.w_uk || !a.w_uv || !a.out || !a.latent.base)
     bad("q_nope, q_pe, w_uk, w_uv, out and latent.base are required");
   if (a.latent.dtype != DType::kBF16) bad("latent.dtype must be bf16");
-  if (a.latent.token_stride != kD || a.latent.block_stride != int64_t(kD) * a.seqs.block_size)
+  if (a.latent.lanes || a.latent.token_stride != kD ||
+      a.latent.block_stride != int64_t(kD) * a.seqs.block_size)
     bad("latent must use the mla_latent_view layout (576 per token, contiguous blocks)");
 
   const int B = a.seqs.batch, H = a.heads, dn = a.qk_nope_head_dim, dv = a.v_head_dim;

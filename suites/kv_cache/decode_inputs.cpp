@@ -134,7 +134,14 @@ DecodeInputs DecodeInputs::make_mla(const MlaShape& shape, DType dt,
   return in;
 }
 
-kernels::GqaDecodeArgs DecodeInputs::gqa_args(int copy) {
+bool DecodeInputs::gqa_key_lanes() const {
+  return kernels::gqa_lanes_supported(dtype_, cache_.block_size(), gqa_.head_dim) &&
+         gqa_.q_heads / gqa_.kv_heads < 16;
+}
+
+kernels::GqaDecodeArgs DecodeInputs::gqa_args(int copy) { return gqa_args(copy, gqa_key_lanes()); }
+
+kernels::GqaDecodeArgs DecodeInputs::gqa_args(int copy, bool key_lanes) {
   kernels::GqaDecodeArgs a;
   const int bs = cache_.block_size();
   a.seqs = {batch_, bs, tables_.data() + size_t(copy % copies_) * batch_ * max_blocks_,
@@ -144,7 +151,8 @@ kernels::GqaDecodeArgs DecodeInputs::gqa_args(int copy) {
   a.head_dim = gqa_.head_dim;
   a.v_head_dim = gqa_.v_head_dim;
   a.q = q_.data();
-  a.k = kernels::gqa_k_view_blocked(cache_.data(), dtype_, bs, gqa_.kv_heads, gqa_.head_dim, gqa_.v_head_dim);
+  a.k = key_lanes ? kernels::gqa_k_view_lanes(cache_.data(), dtype_, bs, gqa_.kv_heads, gqa_.head_dim, gqa_.v_head_dim)
+                  : kernels::gqa_k_view_blocked(cache_.data(), dtype_, bs, gqa_.kv_heads, gqa_.head_dim, gqa_.v_head_dim);
   a.v = kernels::gqa_v_view_blocked(cache_.data(), dtype_, bs, gqa_.kv_heads, gqa_.head_dim, gqa_.v_head_dim);
   a.out = out_.data();
   a.scale = scale_;

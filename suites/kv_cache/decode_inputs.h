@@ -39,7 +39,13 @@ class DecodeInputs {
                               const std::vector<int32_t>& seq_lens, int block_size, int copies);
 
   int copies() const { return copies_; }
+  // K in lane groups (gqa_k_view_lanes) where the CPU few-head path reads it: a bf16 cache,
+  // fewer than 16 q heads per kv head, a block size that is a multiple of 32 and an even
+  // head_dim; head-major blocked rows (vLLM's layout) otherwise. The pool bytes are the same.
   kernels::GqaDecodeArgs gqa_args(int copy);
+  // The same inputs with K in the layout asked for (key_lanes needs kernels::gqa_lanes_supported).
+  kernels::GqaDecodeArgs gqa_args(int copy, bool key_lanes);
+  bool gqa_key_lanes() const;
   kernels::MlaDecodeArgs mla_args(int copy);
   kernels::PagedKvCache& cache() { return cache_; }
   std::vector<float>& out() { return out_; }

@@ -36,15 +36,19 @@ class GqaTest : public ::testing::TestWithParam<GqaCase> {};
 TEST_P(GqaTest, MatchesFloat64Reference) {
   const GqaCase& c = GetParam();
   DecodeInputs in = DecodeInputs::make_gqa(c.shape, c.dt, c.lens, c.block_size, 2, 42);
-  for (int copy = 0; copy < 2; ++copy) {
-    kernels::GqaDecodeArgs a = in.gqa_args(copy);
-    std::fill(in.out().begin(), in.out().end(), NAN);  // poisoned before every checked run
-    kernels::decode_attention_gqa(a);
-    std::vector<double> ref(in.out().size());
-    kernels::decode_attention_gqa_reference(a, ref.data());
-    // Storage rounding is in the inputs both sides read, so fp32 math bounds the error.
-    EXPECT_LT(rel_err(in.out(), ref), kernels::rel_tolerance(DType::kF32)) << "copy " << copy;
-  }
+  // Both K layouts where the lanes one applies (the same pool read as either).
+  const bool lanes = kernels::gqa_lanes_supported(c.dt, c.block_size, c.shape.head_dim);
+  for (int layout = 0; layout < (lanes ? 2 : 1); ++layout)
+    for (int copy = 0; copy < 2; ++copy) {
+      kernels::GqaDecodeArgs a = in.gqa_args(copy, layout == 1);
+      std::fill(in.out().begin(), in.out().end(), NAN);  // poisoned before every checked run
+      kernels::decode_attention_gqa(a);
+      std::vector<double> ref(in.out().size());
+      kernels::decode_attention_gqa_reference(a, ref.data());
+      // Storage rounding is in the inputs both sides read, so fp32 math bounds the error.
+      EXPECT_LT(rel_err(in.out(), ref), kernels::rel_tolerance(DType::kF32))
+          << "copy " << copy << (layout ? " lanes" : " blocked");
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -63,7 +67,11 @@ INSTANTIATE_TEST_SUITE_P(
         GqaCase{{24, 2, 64, 32}, DType::kBF16, {150, 70}, 32},
         // 16k q heads per kv head: the heads-vectorised path, with D/Dv/head tails
         GqaCase{{32, 1, 72, 40}, DType::kBF16, {300, 65}, 64},
-        GqaCase{{96, 2, 40, 24}, DType::kF32, {130, 1}, 16}));
+        GqaCase{{96, 2, 40, 24}, DType::kF32, {130, 1}, 16},
+        // lanes K tiles: 2-head groups (G = 6 = 4 + 2) and single heads over 128-token blocks
+        // (64-token steps at both halves of a block), tails of 1, 17 and 33 tokens
+        GqaCase{{12, 2, 34, 20}, DType::kBF16, {161, 17, 33, 1}, 128},
+        GqaCase{{3, 3, 62, 16}, DType::kBF16, {300, 97}, 32}));
 
 struct MlaCase {
   MlaShape shape;
@@ -157,7 +165,7 @@ TEST(AttentionDtype, Bf16CacheWithinBf16BoundOfFp32Cache) {
   DecodeInputs f = DecodeInputs::make_gqa(s, DType::kF32, lens, 64, 1, 3);
   DecodeInputs h = DecodeInputs::make_gqa(s, DType::kBF16, lens, 64, 1, 3);
   kernels::decode_attention_gqa(f.gqa_args(0));
-  kernels::decode_attention_gqa(h.gqa_args(0));
+  kernels::decode_attention_gqa(h.gqa_args(0, false));  // the fp32 cache's layout: same keys
   std::vector<double> fd(f.out().begin(), f.out().end());
   const double e = rel_err(h.out(), fd);
   EXPECT_LT(e, kernels::rel_tolerance(DType::kBF16));
@@ -229,6 +237,62 @@ TEST(GqaLayouts, HeadMajorBlocksMatchTokenRows) {
   for (size_t i = 0; i < out_rows.size(); ++i) ASSERT_EQ(in.out()[i], out_rows[i]) << i;
 }
 
+// The lanes K layout: element (slot, i) of a (block, head) at group (slot / 32), pair (i / 2),
+// lane (slot % 32), half (i % 2). Known offsets, and a bijection onto the block's K rows.
+TEST(GqaLayouts, LanesOffsetsAreAPermutationOfTheBlockedRows) {
+  const int kvh = 2, hd = 6, vd = 4, bs = 64;
+  std::vector<uint16_t> pool(8);
+  const kernels::PagedView v = kernels::gqa_k_view_lanes(pool.data(), DType::kBF16, bs, kvh, hd, vd);
+  EXPECT_EQ(kernels::paged_elem_offset(v, 0, 0, 0, 1), 1);
+  EXPECT_EQ(kernels::paged_elem_offset(v, 0, 1, 0, 0), 2);
+  EXPECT_EQ(kernels::paged_elem_offset(v, 0, 0, 0, 2), 64);
+  EXPECT_EQ(kernels::paged_elem_offset(v, 0, 31, 0, 5), 2 * 64 + 31 * 2 + 1);
+  EXPECT_EQ(kernels::paged_elem_offset(v, 0, 32, 0, 0), 32 * hd);
+  EXPECT_EQ(kernels::paged_elem_offset(v, 0, 0, 1, 0), int64_t(bs) * hd);
+  const int64_t row = kernels::gqa_row_elems(kvh, hd, vd);
+  EXPECT_EQ(kernels::paged_elem_offset(v, 3, 0, 0, 0), 3 * row * bs);
+  std::vector<int> hits(size_t(kvh) * bs * hd, 0);
+  for (int h = 0; h < kvh; ++h)
+    for (int t = 0; t < bs; ++t)
+      for (int i = 0; i < hd; ++i) {
+        const int64_t o = kernels::paged_elem_offset(v, 0, t, h, i);
+        ASSERT_GE(o, 0);
+        ASSERT_LT(o, int64_t(hits.size()));
+        ++hits[size_t(o)];
+      }
+  for (int n : hits) EXPECT_EQ(n, 1);
+}
+
+// One logical bf16 K cache rewritten from head-major rows into lane groups: the kernels read the
+// same keys from both, so the outputs agree to rounding (the score sums run in another order).
+TEST(GqaLayouts, LanesKeysMatchBlockedRows) {
+  const int kvh = 2, hd = 40, vd = 24, bs = 64;
+  for (int q_heads : {2, 8, 16, 32}) {  // 1- and 4-head groups, 8-head tiles, the large-G path
+    DecodeInputs in = DecodeInputs::make_gqa({q_heads, kvh, hd, vd}, DType::kBF16, {300, 37}, bs, 1, 9);
+    kernels::GqaDecodeArgs blocked = in.gqa_args(0, false);
+    const int64_t blocks = blocked.seqs.num_pool_blocks;
+    const uint16_t* src = static_cast<const uint16_t*>(blocked.k.base);
+    const size_t pool_elems = size_t(in.cache().capacity_bytes() / 2);
+    std::vector<uint16_t> re(src, src + pool_elems);  // V unchanged
+    kernels::GqaDecodeArgs lanes = blocked;
+    lanes.k = kernels::gqa_k_view_lanes(re.data(), DType::kBF16, bs, kvh, hd, vd);
+    lanes.v.base = static_cast<const uint8_t*>(blocked.v.base) - static_cast<const uint8_t*>(blocked.k.base) +
+                   reinterpret_cast<const uint8_t*>(re.data());
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int t = 0; t < bs; ++t)
+        for (int h = 0; h < kvh; ++h)
+          for (int i = 0; i < hd; ++i)
+            re[size_t(kernels::paged_elem_offset(lanes.k, int32_t(b), t, h, i))] =
+                src[kernels::paged_elem_offset(blocked.k, int32_t(b), t, h, i)];
+    std::vector<float> out_lanes(in.out().size(), NAN);
+    lanes.out = out_lanes.data();
+    kernels::decode_attention_gqa(blocked);
+    kernels::decode_attention_gqa(lanes);
+    std::vector<double> ref(out_lanes.begin(), out_lanes.end());
+    EXPECT_LT(rel_err(in.out(), ref), 1e-6) << q_heads << " q heads";
+  }
+}
+
 TEST(AttentionValidate, RejectsMalformedArguments) {
   DecodeInputs in = DecodeInputs::make_gqa({8, 2, 32, 32}, DType::kBF16, {100}, 64, 1, 1);
   auto expect_bad = [&](auto mutate, const char* field) {
@@ -252,6 +316,25 @@ TEST(AttentionValidate, RejectsMalformedArguments) {
   expect_bad([&](kernels::GqaDecodeArgs& a) { a.seqs.seq_lens = zero_len.data(); }, "seq_lens");
   std::vector<int32_t> bad_table = {5, 999999};
   expect_bad([&](kernels::GqaDecodeArgs& a) { a.seqs.block_table = bad_table.data(); }, "block_table");
+  expect_bad([](kernels::GqaDecodeArgs& a) { a.k.lanes = 16; }, "k.lanes");
+  expect_bad([](kernels::GqaDecodeArgs& a) { a.v.lanes = kernels::kKeyLanes; }, "v.lanes");
+  expect_bad([](kernels::GqaDecodeArgs& a) {
+    a.k.lanes = kernels::kKeyLanes;
+    a.head_dim = a.v_head_dim = 31;
+  }, "k.lanes");
+  {
+    DecodeInputs f = DecodeInputs::make_gqa({8, 2, 32, 32}, DType::kF32, {100}, 64, 1, 1);
+    kernels::GqaDecodeArgs a = f.gqa_args(0);
+    EXPECT_EQ(a.k.lanes, 0);  // the suite keeps fp32 caches in rows
+    a.k.lanes = kernels::kKeyLanes;
+    EXPECT_THROW(kernels::decode_attention_gqa(a), std::invalid_argument);
+  }
+  {
+    DecodeInputs s16 = DecodeInputs::make_gqa({8, 2, 32, 32}, DType::kBF16, {100}, 16, 1, 1);
+    kernels::GqaDecodeArgs a = s16.gqa_args(0, false);
+    a.k.lanes = kernels::kKeyLanes;  // 16-token blocks hold no whole lane group
+    EXPECT_THROW(kernels::decode_attention_gqa(a), std::invalid_argument);
+  }
 
   DecodeInputs m = DecodeInputs::make_mla({4, 32, 16, 8, 16}, DType::kF32, {50}, 64, 1, 1);
   kernels::MlaDecodeArgs ma = m.mla_args(0);
@@ -260,6 +343,9 @@ TEST(AttentionValidate, RejectsMalformedArguments) {
   ma = m.mla_args(0);
   ma.latent.token_stride = 10;
   EXPECT_THROW(kernels::decode_attention_mla_naive(ma), std::invalid_argument);
+  ma = m.mla_args(0);
+  ma.latent.lanes = kernels::kKeyLanes;
+  EXPECT_THROW(kernels::decode_attention_mla_absorbed(ma), std::invalid_argument);
 }
 
 TEST(AttentionCost, CountsBytesAndFlops) {

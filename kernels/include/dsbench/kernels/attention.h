@@ -18,7 +18,25 @@ struct PagedView {
   int64_t block_stride = 0;     // elements between consecutive blocks
   int64_t token_stride = 0;     // elements between consecutive token slots of a block
   int64_t head_stride = 0;      // elements between kv heads of one token (unused for MLA latent)
+  // 0: a (token, head) row is contiguous, as above. kKeyLanes: the K layout of the CPU few-head
+  // decode path (see gqa_k_view_lanes); token_stride is then the row length (head_dim).
+  int lanes = 0;
 };
+
+// Tokens per lane group of a lanes K layout: within one (block, kv head), tokens are grouped by 32
+// and each group stores its head_dim values as pairs of adjacent dims, token by token:
+// [block_size / 32][head_dim / 2][32 tokens][2]. One 64-byte load of bf16 then holds dims
+// (2p, 2p+1) of 16 tokens, so the score of 16 tokens is a vector FMA per dim with no horizontal
+// sums (as vLLM's paged K cache splits head_dim to put tokens side by side).
+inline constexpr int kKeyLanes = 32;
+
+// Element offset of element i of (block, slot, head) in a paged view, for either layout.
+inline int64_t paged_elem_offset(const PagedView& v, int32_t block, int slot, int head, int i) {
+  const int64_t base = int64_t(block) * v.block_stride + int64_t(head) * v.head_stride;
+  if (v.lanes == 0) return base + int64_t(slot) * v.token_stride + i;
+  const int64_t L = v.lanes;
+  return base + (slot / L) * L * v.token_stride + (i / 2) * (2 * L) + (slot % L) * 2 + (i % 2);
+}
 
 // The sequences of one decode step. Entry [b, j] of the block table is the pool block holding
 // tokens [j*block_size, (j+1)*block_size) of sequence b; entries past the sequence are ignored.
@@ -127,6 +145,19 @@ inline PagedView gqa_v_view_blocked(const void* pool, DType dt, int block_size, 
   const char* base =
       static_cast<const char*>(pool) + int64_t(kv_heads) * block_size * head_dim * dtype_bytes(dt);
   return PagedView{base, dt, row * block_size, v_head_dim, int64_t(block_size) * v_head_dim};
+}
+
+// The blocked layout above with K in lane groups (kKeyLanes): bf16 only, block_size a multiple of
+// 32 and head_dim even (validate checks). V keeps its rows. The pool bytes are the same.
+inline PagedView gqa_k_view_lanes(const void* pool, DType dt, int block_size, int kv_heads, int head_dim,
+                                  int v_head_dim) {
+  PagedView k = gqa_k_view_blocked(pool, dt, block_size, kv_heads, head_dim, v_head_dim);
+  k.lanes = kKeyLanes;
+  return k;
+}
+// Whether gqa_k_view_lanes applies to these shapes (the CPU kernels' few-head tiles use it).
+inline bool gqa_lanes_supported(DType dt, int block_size, int head_dim) {
+  return dt == DType::kBF16 && block_size % kKeyLanes == 0 && head_dim % 2 == 0;
 }
 
 // MLA latent row of one token: [c_KV | k_pe].
