@@ -301,17 +301,17 @@ void scores_small(int mr, int D, const float* q, const TK* k, int64_t ldk, int n
 constexpr int lanes_tile_tokens(int mr) { return mr >= 8 ? 32 : 64; }
 
 template <int MR>
-void lanes_tile_n(int D, const float* q, const uint16_t* k, int64_t ldk, int left, float* s,
+void lanes_tile_n(int D, const float* q, const uint16_t* k, int64_t ldk, int left, float* s, int64_t lds,
                   PfCursor* pf, int per) {
   constexpr int NGM = lanes_tile_tokens(MR) / 16;
-  if (left <= 16) lanes_score_tile<MR, 1>(D, q, k, ldk, left, s, kChunk, pf, per);
-  else if (left <= 32 || NGM == 2) lanes_score_tile<MR, 2>(D, q, k, ldk, left, s, kChunk, pf, per);
-  else if constexpr (NGM == 4) lanes_score_tile<MR, 4>(D, q, k, ldk, left, s, kChunk, pf, per);
+  if (left <= 16) lanes_score_tile<MR, 1>(D, q, k, ldk, left, s, lds, pf, per);
+  else if (left <= 32 || NGM == 2) lanes_score_tile<MR, 2>(D, q, k, ldk, left, s, lds, pf, per);
+  else if constexpr (NGM == 4) lanes_score_tile<MR, 4>(D, q, k, ldk, left, s, lds, pf, per);
 }
 
 // Scores of one step from a lanes K layout; k is the step's first token (a lane-group start).
-// pf (optional) is spread over the tiles' iterations.
-void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk, int n, float* s,
+// s[i][t], row stride lds. pf (optional) is spread over the tiles' iterations.
+void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk, int n, float* s, int64_t lds,
                   PfCursor* pf, int64_t pf_lines) {
   const int tt = lanes_tile_tokens(mr);
   const int64_t iters = int64_t((n + tt - 1) / tt) * (D / 2);
@@ -320,10 +320,10 @@ void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk,
     const uint16_t* ki = k + int64_t(i) * ldk;  // i is a multiple of 32: a lane-group start
     const int left = n - i;
     switch (mr) {
-      case 8: lanes_tile_n<8>(D, q, ki, ldk, left, s + i, pf, per); break;
-      case 4: lanes_tile_n<4>(D, q, ki, ldk, left, s + i, pf, per); break;
-      case 2: lanes_tile_n<2>(D, q, ki, ldk, left, s + i, pf, per); break;
-      default: lanes_tile_n<1>(D, q, ki, ldk, left, s + i, pf, per); break;
+      case 8: lanes_tile_n<8>(D, q, ki, ldk, left, s + i, lds, pf, per); break;
+      case 4: lanes_tile_n<4>(D, q, ki, ldk, left, s + i, lds, pf, per); break;
+      case 2: lanes_tile_n<2>(D, q, ki, ldk, left, s + i, lds, pf, per); break;
+      default: lanes_tile_n<1>(D, q, ki, ldk, left, s + i, lds, pf, per); break;
     }
   }
   if (pf)
@@ -331,17 +331,97 @@ void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk,
 }
 #else
 // Portable: each score read element by element from the lane groups.
-void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk, int n, float* s,
+void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk, int n, float* s, int64_t lds,
                   PfCursor* pf, int64_t) {
   for (int i = 0; i < mr; ++i)
     for (int t = 0; t < n; ++t) {
       const uint16_t* g = k + int64_t(t / kKeyLanes) * kKeyLanes * ldk + (t % kKeyLanes) * 2;
       float acc = 0;
       for (int d = 0; d < D; ++d) acc += q[i * D + d] * bf16::to_float(g[(d / 2) * (2 * kKeyLanes) + d % 2]);
-      s[i * kChunk + t] = acc;
+      s[i * lds + t] = acc;
     }
   if (pf)
     while (!pf->empty()) pf->next();
+}
+#endif
+
+// One lane block of a chunk: 16 tokens of a lanes K group (its first token's pair 0), how many of
+// them are valid, and their offset in the chunk's score rows (a multiple of 16).
+struct LaneBlock {
+  const uint16_t* k;
+  int valid;
+  int t;
+};
+
+// Tokens per chunk of the lanes MLA path: one online-softmax step, and one 16-way reduction per
+// dim pair and head group.
+constexpr int kVkChunk = 256;
+
+#if defined(__AVX512F__)
+// accp[p][2i + e] += sum over the chunk of P[i][t] * V[t][2p + e] for NH <= 8 heads, where V is the
+// first Dv dims of a lanes K. For each dim pair, every lane block's 16 probabilities multiply its
+// 16 tokens' widened values lane by lane (plain loads, no broadcasts); the 2*NH accumulators are
+// reduced to 16 sums once per chunk. Lanes past a block's valid tokens are masked on both sides.
+template <int NH>
+void pv_lanes(int Dv, const float* P, int64_t ldp, const LaneBlock* blk, int nblk, float* accp) {
+  const __m512i hi = _mm512_set1_epi32(int(0xFFFF0000u));
+  for (int p = 0; p < Dv / 2; ++p) {
+    __m512 a[16];
+    DSB_UNROLL for (int r = 0; r < 16; ++r) a[r] = _mm512_setzero_ps();
+    for (int b = 0; b < nblk; ++b) {
+      const LaneBlock& lb = blk[b];
+      const uint16_t* vk = lb.k + int64_t(p) * (2 * kKeyLanes);
+      const float* pb = P + lb.t;
+      if (lb.valid >= 16) {  // plain loads: a masked load costs an extra vector µop
+        const __m512i w = _mm512_loadu_si512(vk);
+        const __m512 e = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+        const __m512 o = _mm512_castsi512_ps(_mm512_and_si512(w, hi));
+        DSB_UNROLL for (int i = 0; i < NH; ++i) {
+          const __m512 pi = _mm512_loadu_ps(pb + i * ldp);
+          a[2 * i] = _mm512_fmadd_ps(pi, e, a[2 * i]);
+          a[2 * i + 1] = _mm512_fmadd_ps(pi, o, a[2 * i + 1]);
+        }
+      } else {
+        const __mmask16 mk = __mmask16((1u << lb.valid) - 1u);
+        const __m512i w = _mm512_maskz_loadu_epi32(mk, vk);
+        const __m512 e = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+        const __m512 o = _mm512_castsi512_ps(_mm512_and_si512(w, hi));
+        DSB_UNROLL for (int i = 0; i < NH; ++i) {
+          const __m512 pi = _mm512_maskz_loadu_ps(mk, pb + i * ldp);
+          a[2 * i] = _mm512_fmadd_ps(pi, e, a[2 * i]);
+          a[2 * i + 1] = _mm512_fmadd_ps(pi, o, a[2 * i + 1]);
+        }
+      }
+    }
+    float* ap = accp + int64_t(p) * 16;
+    _mm512_storeu_ps(ap, _mm512_add_ps(_mm512_loadu_ps(ap), reduce16(a)));
+  }
+}
+
+void pv_lanes_n(int nh, int Dv, const float* P, int64_t ldp, const LaneBlock* blk, int nblk, float* accp) {
+  switch (nh) {
+    case 8: pv_lanes<8>(Dv, P, ldp, blk, nblk, accp); break;
+    case 7: pv_lanes<7>(Dv, P, ldp, blk, nblk, accp); break;
+    case 6: pv_lanes<6>(Dv, P, ldp, blk, nblk, accp); break;
+    case 5: pv_lanes<5>(Dv, P, ldp, blk, nblk, accp); break;
+    case 4: pv_lanes<4>(Dv, P, ldp, blk, nblk, accp); break;
+    case 3: pv_lanes<3>(Dv, P, ldp, blk, nblk, accp); break;
+    case 2: pv_lanes<2>(Dv, P, ldp, blk, nblk, accp); break;
+    default: pv_lanes<1>(Dv, P, ldp, blk, nblk, accp); break;
+  }
+}
+#else
+void pv_lanes_n(int nh, int Dv, const float* P, int64_t ldp, const LaneBlock* blk, int nblk, float* accp) {
+  for (int p = 0; p < Dv / 2; ++p)
+    for (int i = 0; i < nh; ++i)
+      for (int e = 0; e < 2; ++e) {
+        float sum = 0;
+        for (int b = 0; b < nblk; ++b)
+          for (int j = 0; j < blk[b].valid; ++j)
+            sum += P[i * ldp + blk[b].t + j] *
+                   bf16::to_float(blk[b].k[int64_t(p) * (2 * kKeyLanes) + 2 * j + e]);
+        accp[p * 16 + 2 * i + e] += sum;
+      }
 }
 #endif
 
@@ -454,7 +534,7 @@ void small_item(const DecodeCore& c, const WorkItem& it, const WorkItem* next, c
         const int mr = head_group(G - g0);
         if constexpr (std::is_same_v<TK, uint16_t>) {
           if (lanes) {
-            scores_lanes(mr, D, qh + int64_t(g0) * D, kb, ldk, st.n, s + g0 * kChunk,
+            scores_lanes(mr, D, qh + int64_t(g0) * D, kb, ldk, st.n, s + g0 * kChunk, kChunk,
                          pf_on && g0 == 0 ? &pc : nullptr, pc_lines);
             g0 += mr;
             continue;
@@ -526,6 +606,86 @@ void softmax_t(int n, int G, int Dv, float* st, float* m, float* l, float* acc_t
 #endif
 }
 
+// Few q heads over a lanes K whose first Dv dims are V (MLA-absorbed's latent; one kv head):
+// chunks of up to kVkChunk tokens, scored by the lanes tiles, one online-softmax step per chunk,
+// then P.V by pv_lanes per head group of up to 8. scratch: scores [G][kVkChunk], then the lane
+// accumulators [groups][Dv/2][16], then G softmax factors.
+void small_item_lanes_vk(const DecodeCore& c, const WorkItem& it, const WorkItem* next, const float* q,
+                         float* m, float* l, float* acc, float* scratch) {
+  const int G = c.G, D = c.D, Dv = c.Dv, bs = c.seqs->block_size;
+  const int64_t mb = c.seqs->max_blocks_per_seq, ldk = c.k.token_stride;
+  const int32_t* table = c.seqs->block_table + int64_t(it.b) * mb;
+  const int ngr = (G + 7) / 8;
+  float* S = scratch;
+  float* accp = S + int64_t(G) * kVkChunk;
+  float* alpha = accp + int64_t(ngr) * (Dv / 2) * 16;
+  std::fill(accp, accp + int64_t(ngr) * (Dv / 2) * 16, 0.0f);
+  for (int h = 0; h < G; ++h) {
+    m[h] = -INFINITY;
+    l[h] = 0;
+  }
+  // The rows a step starting at token tt of (table, t1) covers, rounded to whole lane groups.
+  auto range = [&](const int32_t* tb, int64_t tt, int64_t t1, PfCursor& pc) {
+    const int s0 = int(tt % bs);
+    const int64_t sn = std::min<int64_t>(bs - s0, t1 - tt);
+    pc.k = static_cast<const char*>(row_ptr(c.k, tb[tt / bs], s0, 0));
+    pc.k_end = pc.k + (sn + kKeyLanes - 1) / kKeyLanes * kKeyLanes * ldk * int64_t(sizeof(uint16_t));
+  };
+  LaneBlock blks[kVkChunk / 16];
+  for (int64_t t = it.t0; t < it.t1;) {
+    const int64_t t_end = std::min<int64_t>(it.t1, t + kVkChunk);
+    int n = 0, nb = 0;
+    while (t + n < t_end) {
+      const int64_t tt = t + n;
+      const int s0 = int(tt % bs);
+      const int sn = int(std::min<int64_t>(bs - s0, t_end - tt));
+      const uint16_t* kb = static_cast<const uint16_t*>(row_ptr(c.k, table[tt / bs], s0, 0));
+      // Blocks are scattered: prefetch the next step's rows (into the next item at the end).
+      PfCursor pc;
+      if (tt + sn < it.t1) range(table, tt + sn, it.t1, pc);
+      else if (next) range(c.seqs->block_table + int64_t(next->b) * mb, next->t0, next->t1, pc);
+      const int64_t lines = (pc.k_end - pc.k) / 64;
+      for (int g0 = 0; g0 < G;) {
+        const int mr = head_group(G - g0);
+        scores_lanes(mr, D, q + int64_t(g0) * D, kb, ldk, sn, S + int64_t(g0) * kVkChunk + n, kVkChunk,
+                     g0 == 0 && lines > 0 ? &pc : nullptr, lines);
+        g0 += mr;
+      }
+      for (int j = 0; j < sn; j += 16)
+        blks[nb++] = {kb + int64_t(j / kKeyLanes) * kKeyLanes * ldk + 2 * (j % kKeyLanes), std::min(16, sn - j),
+                      n + j};
+      n += sn;
+    }
+    // One online-softmax step over the chunk; alpha[h] receives each head's rescale factor.
+    std::fill(alpha, alpha + G, 1.0f);
+    softmax_update(0, G, n, S, kVkChunk, m, l, alpha, 1);
+    for (int gi = 0; gi < ngr; ++gi) {
+      const int h0 = 8 * gi, nh = std::min(8, G - h0);
+      float* ap = accp + int64_t(gi) * (Dv / 2) * 16;
+      bool rescale = false;
+      float av[16];
+      for (int r = 0; r < 16; ++r) {
+        av[r] = r / 2 < nh ? alpha[h0 + r / 2] : 1.0f;
+        rescale = rescale || av[r] != 1.0f;
+      }
+      if (rescale)
+        for (int p = 0; p < Dv / 2; ++p)
+          for (int r = 0; r < 16; ++r) ap[p * 16 + r] *= av[r];
+      pv_lanes_n(nh, Dv, S + int64_t(h0) * kVkChunk, kVkChunk, blks, nb, ap);
+    }
+    t = t_end;
+  }
+  for (int gi = 0; gi < ngr; ++gi) {
+    const int h0 = 8 * gi, nh = std::min(8, G - h0);
+    const float* ap = accp + int64_t(gi) * (Dv / 2) * 16;
+    for (int i = 0; i < nh; ++i)
+      for (int p = 0; p < Dv / 2; ++p) {
+        acc[int64_t(h0 + i) * Dv + 2 * p] = ap[p * 16 + 2 * i];
+        acc[int64_t(h0 + i) * Dv + 2 * p + 1] = ap[p * 16 + 2 * i + 1];
+      }
+  }
+}
+
 // Kt[d][t] = fp32 of element d of token t, t < n, from a lanes K group start g (row length ldk).
 void load_lanes_t(const uint16_t* g, int64_t ldk, int n, int D, float* kt) {
   for (int t0 = 0; t0 < n; t0 += kKeyLanes) {
@@ -576,13 +736,15 @@ void large_item(const DecodeCore& c, const WorkItem& it, const float* qt, float*
         for (int i = 0; i < s.n; ++i)
           load_f32(row_ptr(c.k, s.blk, s.s0 + i, hk), c.k.dtype, D, kf + int64_t(i) * D);
       }
+      // V^T [Dv][n] as gemm_bc's A: the first Dv rows of Kf^T (lanes) or columns of Kf.
       const float* vsrc = kf;
-      int64_t ldvf = D;
-      if (!c.v_in_k) {  // (validate: V inside the K row only for MLA, whose latent has no lanes)
+      int64_t v_si = c.k.lanes ? kChunk : 1, v_sk = c.k.lanes ? 1 : D;
+      if (!c.v_in_k) {  // GQA: V rows of their own
         for (int i = 0; i < s.n; ++i)
           load_f32(row_ptr(c.v, s.blk, s.s0 + i, hk), c.v.dtype, Dv, vf + int64_t(i) * Dv);
         vsrc = vf;
-        ldvf = Dv;
+        v_si = 1;
+        v_sk = Dv;
       }
       float* at = acc_t + int64_t(hk) * Dv * G;
       // S^T [n][G] = Kf [n][D] . Q^T [D][G]
@@ -590,7 +752,7 @@ void large_item(const DecodeCore& c, const WorkItem& it, const float* qt, float*
                         false);
       softmax_t(s.n, G, Dv, st, m + hk * G, l + hk * G, at);
       // O^T [Dv][G] += Vf^T [Dv][n] . P^T [n][G]
-      gemm_bc(Dv, G, s.n, vsrc, 1, ldvf, st, G, at, G, true);
+      gemm_bc(Dv, G, s.n, vsrc, v_si, v_sk, st, G, at, G, true);
     }
     t += s.n;
   }
@@ -608,7 +770,10 @@ void run_items(const DecodeCore& c, const std::vector<WorkItem>& items, const fl
   const int Hq = c.Hkv * c.G, D = c.D, Dv = c.Dv;
   const int64_t n_items = int64_t(items.size());
   const bool large = core_large_g(c);
-  const size_t scratch_n = large ? size_t(kChunk) * (D + Dv + c.G) : size_t(c.G) * kChunk;
+  const bool lanes_vk = !large && c.k.lanes && c.v_in_k;
+  const size_t scratch_n = large      ? size_t(kChunk) * (D + Dv + c.G)
+                           : lanes_vk ? size_t(c.G) * (kVkChunk + 1) + size_t((c.G + 7) / 8) * (Dv / 2) * 16
+                                      : size_t(c.G) * kChunk;
   const int64_t q_per_seq = core_q_per_seq(c);
   // Items are claimed dynamically, one ahead: a thread knows the item it runs next, so the small-G
   // path prefetches into it.
@@ -624,6 +789,9 @@ void run_items(const DecodeCore& c, const std::vector<WorkItem>& items, const fl
       const float* q = qp + int64_t(it.b) * q_per_seq;
       if (large)
         large_item(c, it, q, m + i * Hq, l + i * Hq, acc + i * Hq * Dv, scratch, acc_t);
+      else if (lanes_vk)
+        small_item_lanes_vk(c, it, nx < n_items ? &items[size_t(nx)] : nullptr, q, m + i * Hq, l + i * Hq,
+                            acc + i * Hq * Dv, scratch);
       else
         small_item<TK, TV>(c, it, nx < n_items ? &items[size_t(nx)] : nullptr, q, m + i * Hq, l + i * Hq,
                            acc + i * Hq * Dv, scratch);

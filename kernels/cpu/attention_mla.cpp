@@ -4,6 +4,7 @@
 // core (attention_gqa.cpp) with one kv head whose K row is [c_KV | k_pe] and V row c_KV.
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <vector>
 
 #include "attention_internal.h"
@@ -171,6 +172,8 @@ void decode_attention_mla_absorbed(const MlaDecodeArgs& a) {
 
 void decode_attention_mla_naive(const MlaDecodeArgs& a) {
   validate(a);
+  if (a.latent.lanes)
+    throw std::invalid_argument("decode_attention_mla_naive: latent.lanes must be 0 (it decompresses latent rows)");
   const int H = a.heads, R = a.kv_lora_rank, P = a.qk_rope_head_dim, Rr = R + P;
   const int Dn = a.qk_nope_head_dim, V = a.v_head_dim;
   const int hc = naive_shape(a).hc;

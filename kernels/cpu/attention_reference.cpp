@@ -36,16 +36,17 @@ void check_view(const char* k, const char* field, const PagedView& v, bool heads
 }
 
 // A lanes K layout: bf16, whole lane groups per block, pairs of dims, rows of head_dim.
-void check_lanes(const char* k, const PagedView& v, int block_size, int head_dim) {
+void check_lanes(const char* k, const std::string& f, const PagedView& v, int block_size, int row) {
   if (v.lanes == 0) return;
-  if (v.dtype != DType::kBF16) fail(k, "k.lanes needs a bf16 cache (k.dtype is " + std::string(dtype_name(v.dtype)) + ")");
+  if (v.dtype != DType::kBF16)
+    fail(k, f + ".lanes needs a bf16 cache (" + f + ".dtype is " + std::string(dtype_name(v.dtype)) + ")");
   if (block_size % v.lanes)
-    fail(k, "k.lanes = " + std::to_string(v.lanes) + " needs seqs.block_size to be a multiple of it (got " +
+    fail(k, f + ".lanes = " + std::to_string(v.lanes) + " needs seqs.block_size to be a multiple of it (got " +
                 std::to_string(block_size) + ")");
-  if (head_dim % 2) fail(k, "k.lanes needs an even head_dim (got " + std::to_string(head_dim) + ")");
-  if (v.token_stride != head_dim)
-    fail(k, "k.lanes needs k.token_stride = head_dim (the lane groups' row length; got " +
-                std::to_string(v.token_stride) + ")");
+  if (row % 2) fail(k, f + ".lanes needs an even row length (got " + std::to_string(row) + ")");
+  if (v.token_stride != row)
+    fail(k, f + ".lanes needs " + f + ".token_stride = the row length " + std::to_string(row) +
+                " (the lane groups' row; got " + std::to_string(v.token_stride) + ")");
 }
 
 void check_batch(const char* k, const DecodeBatch& s) {
@@ -115,7 +116,7 @@ void validate(const GqaDecodeArgs& a) {
   check_view(k, "v", a.v, true);
   if (a.kv_heads > 1 && (a.k.head_stride == 0 || a.v.head_stride == 0))
     fail(k, "k/v head_stride must be > 0 with several kv heads");
-  check_lanes(k, a.k, a.seqs.block_size, a.head_dim);
+  check_lanes(k, "k", a.k, a.seqs.block_size, a.head_dim);
   if (a.v.lanes) fail(k, "v.lanes must be 0: only K has a lanes layout");
   if (!std::isfinite(a.scale)) fail(k, "scale is not finite");
 }
@@ -138,9 +139,14 @@ void validate(const MlaDecodeArgs& a) {
     check_ptr(k, "out", a.out);
   }
   check_view(k, "latent", a.latent, false);
-  if (a.latent.lanes) fail(k, "latent.lanes must be 0: the MLA kernels read latent rows");
   if (a.latent.token_stride < int64_t(a.kv_lora_rank) + a.qk_rope_head_dim)
     fail(k, "latent.token_stride is smaller than kv_lora_rank + qk_rope_head_dim");
+  if (a.latent.lanes) {
+    // Lane groups of whole latent rows: V (c_KV) is the first kv_lora_rank dims, read as pairs.
+    check_lanes(k, "latent", a.latent, a.seqs.block_size, a.kv_lora_rank + a.qk_rope_head_dim);
+    if (a.kv_lora_rank % 2)
+      fail(k, "latent.lanes needs an even kv_lora_rank (got " + std::to_string(a.kv_lora_rank) + ")");
+  }
   if (!std::isfinite(a.scale)) fail(k, "scale is not finite");
 }
 

@@ -159,7 +159,12 @@ kernels::GqaDecodeArgs DecodeInputs::gqa_args(int copy, bool key_lanes) {
   return a;
 }
 
-kernels::MlaDecodeArgs DecodeInputs::mla_args(int copy) {
+bool DecodeInputs::mla_latent_lanes() const {
+  return kernels::mla_lanes_supported(dtype_, cache_.block_size(), mla_.kv_lora_rank, mla_.qk_rope_head_dim) &&
+         mla_.heads < 16;
+}
+
+kernels::MlaDecodeArgs DecodeInputs::mla_args(int copy, bool latent_lanes) {
   kernels::MlaDecodeArgs a;
   const int bs = cache_.block_size();
   a.seqs = {batch_, bs, tables_.data() + size_t(copy % copies_) * batch_ * max_blocks_,
@@ -171,7 +176,9 @@ kernels::MlaDecodeArgs DecodeInputs::mla_args(int copy) {
   a.v_head_dim = mla_.v_head_dim;
   a.q_nope = q_.data();
   a.q_pe = q_pe_.data();
-  a.latent = kernels::mla_latent_view(cache_.data(), dtype_, bs, mla_.kv_lora_rank, mla_.qk_rope_head_dim);
+  a.latent = latent_lanes ? kernels::mla_latent_view_lanes(cache_.data(), dtype_, bs, mla_.kv_lora_rank,
+                                                           mla_.qk_rope_head_dim)
+                         : kernels::mla_latent_view(cache_.data(), dtype_, bs, mla_.kv_lora_rank, mla_.qk_rope_head_dim);
   a.w_uk = w_uk_.data();
   a.w_uv = w_uv_.data();
   a.out = out_.data();

@@ -46,7 +46,11 @@ class DecodeInputs {
   // The same inputs with K in the layout asked for (key_lanes needs kernels::gqa_lanes_supported).
   kernels::GqaDecodeArgs gqa_args(int copy, bool key_lanes);
   bool gqa_key_lanes() const;
-  kernels::MlaDecodeArgs mla_args(int copy);
+  // Latent rows, or (latent_lanes) the same pool as lane groups: the CPU MLA-absorbed kernel's
+  // layout where mla_latent_lanes() holds (bf16, fewer than 16 heads, block size a multiple of
+  // 32, even dims). MLA-naive reads rows.
+  kernels::MlaDecodeArgs mla_args(int copy, bool latent_lanes = false);
+  bool mla_latent_lanes() const;
   kernels::PagedKvCache& cache() { return cache_; }
   std::vector<float>& out() { return out_; }
   std::vector<float>& q() { return q_; }

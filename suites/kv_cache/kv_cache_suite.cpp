@@ -267,7 +267,8 @@ Benchmark decode_benchmark(const SuiteContext& ctx, const Shape& sh, CacheKind k
     DecodeInputs& in = **holder;
     int i = 0;
     for (auto _ : state) {
-      if (kind == CacheKind::kMlaAbsorbed) kernels::decode_attention_mla_absorbed(in.mla_args(i));
+      if (kind == CacheKind::kMlaAbsorbed)
+        kernels::decode_attention_mla_absorbed(in.mla_args(i, in.mla_latent_lanes()));
       else if (kind == CacheKind::kMlaNaive) kernels::decode_attention_mla_naive(in.mla_args(i));
       else kernels::decode_attention_gqa(in.gqa_args(i));
       benchmark::DoNotOptimize(in.out().data());

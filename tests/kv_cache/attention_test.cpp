@@ -99,6 +99,53 @@ TEST_P(MlaTest, NaiveAndAbsorbedMatchReferenceAndEachOther) {
   // The two MLA forms are the same function: they agree to fp32 accuracy.
   std::vector<double> naive_d(naive.begin(), naive.end());
   EXPECT_LT(rel_err(absorbed, naive_d), 1e-5);
+  // The absorbed kernel over the same pool read as lane groups (MLA-naive reads rows only).
+  if (kernels::mla_lanes_supported(c.dt, c.block_size, c.shape.kv_lora_rank, c.shape.qk_rope_head_dim)) {
+    kernels::MlaDecodeArgs al = in.mla_args(0, true);
+    std::vector<double> ref_l(in.out().size());
+    kernels::decode_attention_mla_reference(al, ref_l.data());
+    std::fill(in.out().begin(), in.out().end(), NAN);
+    kernels::decode_attention_mla_absorbed(al);
+    EXPECT_LT(rel_err(in.out(), ref_l), kernels::rel_tolerance(DType::kF32)) << "lanes latent";
+    EXPECT_THROW(kernels::decode_attention_mla_naive(al), std::invalid_argument);
+  }
+}
+
+// One logical bf16 latent cache rewritten from rows into lane groups: the absorbed kernel reads
+// the same rows from both (few heads: lanes tiles and lane-wise P.V; 16+ heads: the GEMM path).
+TEST(MlaLayouts, LanesLatentMatchesRows) {
+  for (int heads : {1, 3, 8, 12, 16}) {
+    const MlaShape sh{heads, 64, 16, 16, 24};
+    // Sequences of 1, 31, 33 and 700 tokens: tails inside a lane block, a group, and chunks of
+    // 256 over several 64-token blocks.
+    DecodeInputs in = DecodeInputs::make_mla(sh, DType::kBF16, {700, 33, 1, 31}, 64, 1, 13);
+    kernels::MlaDecodeArgs rows = in.mla_args(0, false);
+    const uint16_t* src = static_cast<const uint16_t*>(rows.latent.base);
+    std::vector<uint16_t> re(size_t(in.cache().capacity_bytes() / 2), 0x7fc0);  // NaN padding
+    kernels::MlaDecodeArgs lanes = rows;
+    lanes.latent = kernels::mla_latent_view_lanes(re.data(), DType::kBF16, 64, sh.kv_lora_rank, sh.qk_rope_head_dim);
+    const int row = sh.kv_lora_rank + sh.qk_rope_head_dim;
+    for (int64_t b = 0; b < rows.seqs.num_pool_blocks; ++b)
+      for (int t = 0; t < 64; ++t)
+        for (int i = 0; i < row; ++i)
+          re[size_t(kernels::paged_elem_offset(lanes.latent, int32_t(b), t, 0, i))] =
+              src[kernels::paged_elem_offset(rows.latent, int32_t(b), t, 0, i)];
+    // Slots past each sequence's end hold NaN in the lanes copy: they must not reach the output.
+    const int32_t* table = rows.seqs.block_table;
+    for (int s = 0; s < rows.seqs.batch; ++s) {
+      const int len = rows.seqs.seq_lens[s];
+      const int32_t last = table[int64_t(s) * rows.seqs.max_blocks_per_seq + (len - 1) / 64];
+      for (int t = (len - 1) % 64 + 1; t < 64; ++t)
+        for (int i = 0; i < row; ++i)
+          re[size_t(kernels::paged_elem_offset(lanes.latent, last, t, 0, i))] = 0x7fc0;
+    }
+    kernels::decode_attention_mla_absorbed(rows);
+    const std::vector<float> out_rows = in.out();
+    std::fill(in.out().begin(), in.out().end(), NAN);
+    kernels::decode_attention_mla_absorbed(lanes);
+    std::vector<double> ref(out_rows.begin(), out_rows.end());
+    EXPECT_LT(rel_err(in.out(), ref), 1e-6) << heads << " heads";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -344,8 +391,17 @@ TEST(AttentionValidate, RejectsMalformedArguments) {
   ma.latent.token_stride = 10;
   EXPECT_THROW(kernels::decode_attention_mla_naive(ma), std::invalid_argument);
   ma = m.mla_args(0);
-  ma.latent.lanes = kernels::kKeyLanes;
+  ma.latent.lanes = kernels::kKeyLanes;  // an fp32 latent
   EXPECT_THROW(kernels::decode_attention_mla_absorbed(ma), std::invalid_argument);
+  DecodeInputs odd = DecodeInputs::make_mla({4, 31, 16, 9, 16}, DType::kBF16, {50}, 64, 1, 1);
+  ma = odd.mla_args(0);
+  ma.latent.lanes = kernels::kKeyLanes;  // an odd row
+  try {
+    kernels::decode_attention_mla_absorbed(ma);
+    ADD_FAILURE() << "accepted a lanes latent with an odd row";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("latent.lanes"), std::string::npos) << e.what();
+  }
 }
 
 TEST(AttentionCost, CountsBytesAndFlops) {

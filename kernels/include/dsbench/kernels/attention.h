@@ -166,5 +166,19 @@ inline PagedView mla_latent_view(const void* pool, DType dt, int block_size, int
   const int64_t row = int64_t(kv_lora_rank) + qk_rope_head_dim;
   return PagedView{pool, dt, row * block_size, row, 0};
 }
+// The same pool with the latent rows in lane groups (kKeyLanes), for the CPU MLA-absorbed
+// kernel's few-head path: scores from full-width FMAs over 16 tokens, and P.V as lane-wise
+// products of probabilities and values. bf16, block_size a multiple of 32, even kv_lora_rank and
+// row (validate checks); the MLA-naive and CUDA kernels read rows and reject it.
+inline PagedView mla_latent_view_lanes(const void* pool, DType dt, int block_size, int kv_lora_rank,
+                                       int qk_rope_head_dim) {
+  PagedView v = mla_latent_view(pool, dt, block_size, kv_lora_rank, qk_rope_head_dim);
+  v.lanes = kKeyLanes;
+  return v;
+}
+inline bool mla_lanes_supported(DType dt, int block_size, int kv_lora_rank, int qk_rope_head_dim) {
+  return dt == DType::kBF16 && block_size % kKeyLanes == 0 && kv_lora_rank % 2 == 0 &&
+         qk_rope_head_dim % 2 == 0;
+}
 
 }  // namespace dsbench::kernels
