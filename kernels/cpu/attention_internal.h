@@ -167,4 +167,14 @@ inline int64_t core_q_per_seq(const DecodeCore& c) {
 // Uses workspace slots 0, 1, 2, 6, 7 (callers may hold 3, 4, 5).
 void decode_core(const DecodeCore& c, const float* qp, float* out);
 
+// ---- the lanes path (attention_lanes.cpp): few q heads per kv head over a lanes K ----------------
+// One item (as small_item over rows): m, l, acc [G*Hkv][Dv] partial results; scratch holds
+// lanes_item_scratch(G, Dv) floats. TV: the V rows' element type (unused when V lies in K).
+template <class TV>
+void small_item_lanes(const DecodeCore& c, const WorkItem& it, const WorkItem* next, const float* q, float* m,
+                      float* l, float* acc, float* scratch);
+size_t lanes_item_scratch(int G, int Dv);
+// kt[d * ldt + t] = fp32 of element d of token t < n, from a lanes K group start g (row length ldk).
+void load_lanes_t(const uint16_t* g, int64_t ldk, int n, int D, float* kt, int64_t ldt);
+
 }  // namespace dsbench::kernels::detail

@@ -1,0 +1,373 @@
+// The few-heads decode path over a lanes K layout (PagedView::lanes, kKeyLanes): K in 32-token
+// groups of dim pairs, so a 64-byte load is 2 dims of 16 tokens and every score FMA is full width
+// over tokens with no horizontal sums. Items run in chunks of up to 256 tokens with one
+// online-softmax step each; P.V reads V rows (GQA/MQA/MHA) or, when V is the first dims of the K
+// row (the MLA latent), multiplies probabilities and values lane by lane.
+#include <algorithm>
+#include <cmath>
+
+#include "attention_internal.h"
+#include "attention_tiles.h"
+
+namespace dsbench::kernels::detail {
+
+namespace {
+
+// The lanes path's tiles inlined into their item loop (measured 2-4% faster than calls).
+#if defined(__GNUC__)
+#define DSB_LANES_INLINE inline __attribute__((always_inline))
+#else
+#define DSB_LANES_INLINE inline
+#endif
+
+// Lines of the next step's rows, prefetched a few per iteration of the lanes score tiles (a burst
+// of hundreds of prefetches stalls the core): first the K range, then the V rows.
+struct PfCursor {
+  const char* k = nullptr;
+  const char* k_end = nullptr;
+  const char* v = nullptr;  // current V row
+  int64_t v_stride = 0, v_bytes = 0, v_off = 0;
+  int v_rows = 0;
+  bool empty() const { return k >= k_end && v_rows <= 0; }
+  void next() {
+    if (k < k_end) {
+      prefetch_line(k);
+      k += 64;
+    } else if (v_rows > 0) {
+      prefetch_line(v + v_off);
+      v_off += 64;
+      if (v_off >= v_bytes) {
+        v_off = 0;
+        v += v_stride;
+        --v_rows;
+      }
+    }
+  }
+};
+
+#if defined(__AVX512F__)
+// Scores from a lanes K layout (kKeyLanes): s[i][j] = q_i . k_j for MR heads x 16*NG tokens.
+// Each 64-byte load holds dims (2p, 2p+1) of 16 tokens; a shift and a mask widen them, and each
+// feeds MR full-width FMAs with broadcast queries: no horizontal sums, and 16*NG tokens share
+// every broadcast. k: the tile's first token, at the start of a lane group (ldk = head_dim).
+// Tokens past nt are computed from whatever the block holds there and not stored.
+template <int MR, int NG>
+DSB_LANES_INLINE void lanes_score_tile(int D, const float* q, const uint16_t* k, int64_t ldk, int nt, float* s,
+                      int64_t lds, PfCursor* pf, int per) {
+  // Few accumulators: even and odd dims in separate ones, so the FMA chains stay short.
+  constexpr bool kSplit = MR * NG <= 8;
+  constexpr int NA = kSplit ? 2 : 1;
+  __m512 c[NA][NG][MR];
+  DSB_UNROLL for (int a = 0; a < NA; ++a)
+    DSB_UNROLL for (int j = 0; j < NG; ++j)
+      DSB_UNROLL for (int i = 0; i < MR; ++i) c[a][j][i] = _mm512_setzero_ps();
+  const __m512i hi = _mm512_set1_epi32(int(0xFFFF0000u));
+  const uint16_t* kj[NG];
+  DSB_UNROLL for (int j = 0; j < NG; ++j) kj[j] = k + (j / 2) * int64_t(kKeyLanes) * ldk + (j % 2) * 32;
+  for (int p = 0; p < D / 2; ++p) {
+    __m512 e[NG], o[NG];
+    DSB_UNROLL for (int j = 0; j < NG; ++j) {
+      const __m512i w = _mm512_loadu_si512(kj[j] + int64_t(p) * (2 * kKeyLanes));
+      e[j] = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+      o[j] = _mm512_castsi512_ps(_mm512_and_si512(w, hi));
+    }
+    DSB_UNROLL for (int i = 0; i < MR; ++i) {
+      const __m512 qe = _mm512_set1_ps(q[i * D + 2 * p]), qo = _mm512_set1_ps(q[i * D + 2 * p + 1]);
+      DSB_UNROLL for (int j = 0; j < NG; ++j) {
+        c[0][j][i] = _mm512_fmadd_ps(qe, e[j], c[0][j][i]);
+        c[NA - 1][j][i] = _mm512_fmadd_ps(qo, o[j], c[NA - 1][j][i]);
+      }
+    }
+    if (pf)
+      for (int r = 0; r < per; ++r) pf->next();
+  }
+  DSB_UNROLL for (int j = 0; j < NG; ++j) {
+    const int valid = std::clamp(nt - 16 * j, 0, 16);
+    if (valid == 0) break;
+    const __mmask16 m = valid == 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1u);
+    DSB_UNROLL for (int i = 0; i < MR; ++i) {
+      __m512 r = c[0][j][i];
+      if constexpr (kSplit) r = _mm512_add_ps(r, c[1][j][i]);
+      _mm512_mask_storeu_ps(s + i * lds + 16 * j, m, r);
+    }
+  }
+}
+
+// Tokens per lanes score tile for a head group of mr.
+constexpr int lanes_tile_tokens(int mr) { return mr >= 8 ? 32 : 64; }
+
+template <int MR>
+DSB_LANES_INLINE void lanes_tile_n(int D, const float* q, const uint16_t* k, int64_t ldk, int left, float* s, int64_t lds,
+                  PfCursor* pf, int per) {
+  constexpr int NGM = lanes_tile_tokens(MR) / 16;
+  if (left <= 16) lanes_score_tile<MR, 1>(D, q, k, ldk, left, s, lds, pf, per);
+  else if (left <= 32 || NGM == 2) lanes_score_tile<MR, 2>(D, q, k, ldk, left, s, lds, pf, per);
+  else if constexpr (NGM == 4) lanes_score_tile<MR, 4>(D, q, k, ldk, left, s, lds, pf, per);
+}
+
+// Scores of one step from a lanes K layout; k is the step's first token (a lane-group start).
+// s[i][t], row stride lds. pf (optional) is spread over the tiles' iterations.
+DSB_LANES_INLINE void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk, int n, float* s, int64_t lds,
+                  PfCursor* pf, int64_t pf_lines) {
+  const int tt = lanes_tile_tokens(mr);
+  const int64_t iters = int64_t((n + tt - 1) / tt) * (D / 2);
+  const int per = pf ? int((pf_lines + iters - 1) / std::max<int64_t>(iters, 1)) : 0;
+  for (int i = 0; i < n; i += tt) {
+    const uint16_t* ki = k + int64_t(i) * ldk;  // i is a multiple of 32: a lane-group start
+    const int left = n - i;
+    switch (mr) {
+      case 8: lanes_tile_n<8>(D, q, ki, ldk, left, s + i, lds, pf, per); break;
+      case 4: lanes_tile_n<4>(D, q, ki, ldk, left, s + i, lds, pf, per); break;
+      case 2: lanes_tile_n<2>(D, q, ki, ldk, left, s + i, lds, pf, per); break;
+      default: lanes_tile_n<1>(D, q, ki, ldk, left, s + i, lds, pf, per); break;
+    }
+  }
+  if (pf)
+    while (!pf->empty()) pf->next();
+}
+#else
+// Portable: each score read element by element from the lane groups.
+void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk, int n, float* s, int64_t lds,
+                  PfCursor* pf, int64_t) {
+  for (int i = 0; i < mr; ++i)
+    for (int t = 0; t < n; ++t) {
+      const uint16_t* g = k + int64_t(t / kKeyLanes) * kKeyLanes * ldk + (t % kKeyLanes) * 2;
+      float acc = 0;
+      for (int d = 0; d < D; ++d) acc += q[i * D + d] * bf16::to_float(g[(d / 2) * (2 * kKeyLanes) + d % 2]);
+      s[i * lds + t] = acc;
+    }
+  if (pf)
+    while (!pf->empty()) pf->next();
+}
+#endif
+
+// One lane block of a chunk: 16 tokens of a lanes K group (its first token's pair 0), how many of
+// them are valid, and their offset in the chunk's score rows (a multiple of 16).
+struct LaneBlock {
+  const uint16_t* k;
+  int valid;
+  int t;
+};
+
+// Tokens per chunk of the lanes MLA path: one online-softmax step, and one 16-way reduction per
+// dim pair and head group.
+constexpr int kVkChunk = 256;
+
+#if defined(__AVX512F__)
+// accp[p][2i + e] += sum over the chunk of P[i][t] * V[t][2p + e] for NH <= 8 heads, where V is the
+// first Dv dims of a lanes K. For each dim pair, every lane block's 16 probabilities multiply its
+// 16 tokens' widened values lane by lane (plain loads, no broadcasts); the 2*NH accumulators are
+// reduced to 16 sums once per chunk. Lanes past a block's valid tokens are masked on both sides.
+template <int NH>
+DSB_LANES_INLINE void pv_lanes(int Dv, const float* P, int64_t ldp, const LaneBlock* blk, int nblk, float* accp) {
+  const __m512i hi = _mm512_set1_epi32(int(0xFFFF0000u));
+  for (int p = 0; p < Dv / 2; ++p) {
+    __m512 a[16];
+    DSB_UNROLL for (int r = 0; r < 16; ++r) a[r] = _mm512_setzero_ps();
+    for (int b = 0; b < nblk; ++b) {
+      const LaneBlock& lb = blk[b];
+      const uint16_t* vk = lb.k + int64_t(p) * (2 * kKeyLanes);
+      const float* pb = P + lb.t;
+      if (lb.valid >= 16) {  // plain loads: a masked load costs an extra vector µop
+        const __m512i w = _mm512_loadu_si512(vk);
+        const __m512 e = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+        const __m512 o = _mm512_castsi512_ps(_mm512_and_si512(w, hi));
+        DSB_UNROLL for (int i = 0; i < NH; ++i) {
+          const __m512 pi = _mm512_loadu_ps(pb + i * ldp);
+          a[2 * i] = _mm512_fmadd_ps(pi, e, a[2 * i]);
+          a[2 * i + 1] = _mm512_fmadd_ps(pi, o, a[2 * i + 1]);
+        }
+      } else {
+        const __mmask16 mk = __mmask16((1u << lb.valid) - 1u);
+        const __m512i w = _mm512_maskz_loadu_epi32(mk, vk);
+        const __m512 e = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+        const __m512 o = _mm512_castsi512_ps(_mm512_and_si512(w, hi));
+        DSB_UNROLL for (int i = 0; i < NH; ++i) {
+          const __m512 pi = _mm512_maskz_loadu_ps(mk, pb + i * ldp);
+          a[2 * i] = _mm512_fmadd_ps(pi, e, a[2 * i]);
+          a[2 * i + 1] = _mm512_fmadd_ps(pi, o, a[2 * i + 1]);
+        }
+      }
+    }
+    float* ap = accp + int64_t(p) * 16;
+    _mm512_storeu_ps(ap, _mm512_add_ps(_mm512_loadu_ps(ap), reduce16(a)));
+  }
+}
+
+DSB_LANES_INLINE void pv_lanes_n(int nh, int Dv, const float* P, int64_t ldp, const LaneBlock* blk, int nblk, float* accp) {
+  switch (nh) {
+    case 8: pv_lanes<8>(Dv, P, ldp, blk, nblk, accp); break;
+    case 7: pv_lanes<7>(Dv, P, ldp, blk, nblk, accp); break;
+    case 6: pv_lanes<6>(Dv, P, ldp, blk, nblk, accp); break;
+    case 5: pv_lanes<5>(Dv, P, ldp, blk, nblk, accp); break;
+    case 4: pv_lanes<4>(Dv, P, ldp, blk, nblk, accp); break;
+    case 3: pv_lanes<3>(Dv, P, ldp, blk, nblk, accp); break;
+    case 2: pv_lanes<2>(Dv, P, ldp, blk, nblk, accp); break;
+    default: pv_lanes<1>(Dv, P, ldp, blk, nblk, accp); break;
+  }
+}
+#else
+void pv_lanes_n(int nh, int Dv, const float* P, int64_t ldp, const LaneBlock* blk, int nblk, float* accp) {
+  for (int p = 0; p < Dv / 2; ++p)
+    for (int i = 0; i < nh; ++i)
+      for (int e = 0; e < 2; ++e) {
+        float sum = 0;
+        for (int b = 0; b < nblk; ++b)
+          for (int j = 0; j < blk[b].valid; ++j)
+            sum += P[i * ldp + blk[b].t + j] *
+                   bf16::to_float(blk[b].k[int64_t(p) * (2 * kKeyLanes) + 2 * j + e]);
+        accp[p * 16 + 2 * i + e] += sum;
+      }
+}
+#endif
+
+// Few q heads per kv head over a lanes K (kKeyLanes), in chunks of up to kVkChunk tokens: the
+// lanes tiles score a chunk's steps (one per block it touches), one online-softmax step covers the
+// chunk, then P.V: from V rows (GQA/MQA, the row tiles) or, when V is the first Dv dims of the K
+// row (MLA-absorbed's latent, one kv head), by pv_lanes per head group of up to 8.
+// scratch: scores [G][kVkChunk], then (V in K) the lane accumulators [groups][Dv/2][16] and G
+// softmax factors.
+}  // namespace
+
+size_t lanes_item_scratch(int G, int Dv) {
+  return size_t(G) * (kVkChunk + 1) + size_t((G + 7) / 8) * (Dv / 2) * 16;
+}
+
+template <class TV>
+void small_item_lanes(const DecodeCore& c, const WorkItem& it, const WorkItem* next, const float* q,
+                      float* m, float* l, float* acc, float* scratch) {
+  const int Hkv = c.Hkv, G = c.G, D = c.D, Dv = c.Dv, bs = c.seqs->block_size;
+  const int64_t mb = c.seqs->max_blocks_per_seq, ldk = c.k.token_stride;
+  const int64_t ldv = c.v_in_k ? ldk : c.v.token_stride;
+  const int32_t* table = c.seqs->block_table + int64_t(it.b) * mb;
+  const int ngr = (G + 7) / 8;
+  float* S = scratch;
+  float* accp = S + int64_t(G) * kVkChunk;
+  float* alpha = accp + int64_t(ngr) * (Dv / 2) * 16;
+  init_state(Hkv * G, Dv, m, l, acc);
+  if (c.v_in_k) std::fill(accp, accp + int64_t(ngr) * (Dv / 2) * 16, 0.0f);
+  // The K (and V) lines of the step of kv head hk starting at token tt of (tb, t1): K rounded to
+  // whole lane groups.
+  auto range = [&](const int32_t* tb, int64_t tt, int64_t t1, int hk, PfCursor& pc) {
+    const int s0 = int(tt % bs);
+    const int64_t sn = std::min<int64_t>(bs - s0, t1 - tt);
+    const int32_t blk = tb[tt / bs];
+    pc.k = static_cast<const char*>(row_ptr(c.k, blk, s0, hk));
+    pc.k_end = pc.k + (sn + kKeyLanes - 1) / kKeyLanes * kKeyLanes * ldk * int64_t(sizeof(uint16_t));
+    if (!c.v_in_k) {
+      const bool contiguous = c.v.token_stride == Dv;
+      pc.v = static_cast<const char*>(row_ptr(c.v, blk, s0, hk));
+      pc.v_stride = c.v.token_stride * int64_t(sizeof(TV));
+      pc.v_bytes = int64_t(Dv) * int64_t(sizeof(TV)) * (contiguous ? sn : 1);
+      pc.v_rows = contiguous ? 1 : int(sn);
+    }
+  };
+  struct ChunkStep {
+    int32_t blk;
+    int s0, n, off;
+  };
+  ChunkStep steps[kVkChunk / kKeyLanes];
+  LaneBlock blks[kVkChunk / 16];
+  for (int64_t t = it.t0; t < it.t1;) {
+    const int64_t t_end = std::min<int64_t>(it.t1, t + kVkChunk);
+    int n = 0, ns = 0;
+    while (t + n < t_end) {  // steps start at lane-group boundaries: items and chunks are aligned
+      const int64_t tt = t + n;
+      const int s0 = int(tt % bs);
+      const int sn = int(std::min<int64_t>(bs - s0, t_end - tt));
+      steps[ns++] = {table[tt / bs], s0, sn, n};
+      n += sn;
+    }
+    for (int hk = 0; hk < Hkv; ++hk) {
+      const float* qh = q + int64_t(hk) * G * D;
+      int nb = 0;
+      for (int j = 0; j < ns; ++j) {
+        const ChunkStep& st = steps[j];
+        const uint16_t* kb = static_cast<const uint16_t*>(row_ptr(c.k, st.blk, st.s0, hk));
+        // Blocks are scattered: prefetch the next step's rows (the next kv head, chunk or item).
+        PfCursor pc;
+        if (j + 1 < ns) range(table, t + steps[j + 1].off, t_end, hk, pc);
+        else if (hk + 1 < Hkv) range(table, t, t_end, hk + 1, pc);
+        else if (t_end < it.t1) range(table, t_end, std::min<int64_t>(it.t1, t_end + kVkChunk), 0, pc);
+        else if (next) range(c.seqs->block_table + int64_t(next->b) * mb, next->t0, next->t1, 0, pc);
+        const int64_t lines = (pc.k_end - pc.k) / 64 + int64_t(pc.v_rows) * ((pc.v_bytes + 63) / 64);
+        for (int g0 = 0; g0 < G;) {
+          const int mr = head_group(G - g0);
+          scores_lanes(mr, D, qh + int64_t(g0) * D, kb, ldk, st.n, S + int64_t(g0) * kVkChunk + st.off, kVkChunk,
+                       g0 == 0 && lines > 0 ? &pc : nullptr, lines);
+          g0 += mr;
+        }
+        if (c.v_in_k)
+          for (int i = 0; i < st.n; i += 16)
+            blks[nb++] = {kb + int64_t(i / kKeyLanes) * kKeyLanes * ldk + 2 * (i % kKeyLanes),
+                          std::min(16, st.n - i), st.off + i};
+      }
+      if (!c.v_in_k) {
+        softmax_update(hk * G, G, n, S, kVkChunk, m, l, acc, Dv);
+        for (int j = 0; j < ns; ++j) {
+          const ChunkStep& st = steps[j];
+          const TV* vb = static_cast<const TV*>(row_ptr(c.v, st.blk, st.s0, hk));
+          for (int g0 = 0; g0 < G;) {
+            const int mr = head_group(G - g0);
+            pv_small(mr, st.n, S + int64_t(g0) * kVkChunk + st.off, vb, ldv, acc + int64_t(hk * G + g0) * Dv, Dv,
+                     kVkChunk);
+            g0 += mr;
+          }
+        }
+        continue;
+      }
+      // V in K (one kv head): alpha[h] receives each head's rescale factor.
+      std::fill(alpha, alpha + G, 1.0f);
+      softmax_update(0, G, n, S, kVkChunk, m, l, alpha, 1);
+      for (int gi = 0; gi < ngr; ++gi) {
+        const int h0 = 8 * gi, nh = std::min(8, G - h0);
+        float* ap = accp + int64_t(gi) * (Dv / 2) * 16;
+        bool rescale = false;
+        float av[16];
+        for (int r = 0; r < 16; ++r) {
+          av[r] = r / 2 < nh ? alpha[h0 + r / 2] : 1.0f;
+          rescale = rescale || av[r] != 1.0f;
+        }
+        if (rescale)
+          for (int p = 0; p < Dv / 2; ++p)
+            for (int r = 0; r < 16; ++r) ap[p * 16 + r] *= av[r];
+        pv_lanes_n(nh, Dv, S + int64_t(h0) * kVkChunk, kVkChunk, blks, nb, ap);
+      }
+    }
+    t = t_end;
+  }
+  if (!c.v_in_k) return;
+  for (int gi = 0; gi < ngr; ++gi) {
+    const int h0 = 8 * gi, nh = std::min(8, G - h0);
+    const float* ap = accp + int64_t(gi) * (Dv / 2) * 16;
+    for (int i = 0; i < nh; ++i)
+      for (int p = 0; p < Dv / 2; ++p) {
+        acc[int64_t(h0 + i) * Dv + 2 * p] = ap[p * 16 + 2 * i];
+        acc[int64_t(h0 + i) * Dv + 2 * p + 1] = ap[p * 16 + 2 * i + 1];
+      }
+  }
+}
+
+void load_lanes_t(const uint16_t* g, int64_t ldk, int n, int D, float* kt, int64_t ldt) {
+  for (int t0 = 0; t0 < n; t0 += kKeyLanes) {
+    const uint16_t* grp = g + int64_t(t0) * ldk;
+    const int nt = std::min(kKeyLanes, n - t0);
+    for (int p = 0; p < D / 2; ++p) {
+      const uint16_t* src = grp + int64_t(p) * (2 * kKeyLanes);
+      uint32_t* e = reinterpret_cast<uint32_t*>(kt + int64_t(2 * p) * ldt + t0);
+      uint32_t* o = reinterpret_cast<uint32_t*>(kt + int64_t(2 * p + 1) * ldt + t0);
+#pragma omp simd
+      for (int t = 0; t < nt; ++t) {
+        e[t] = uint32_t(src[2 * t]) << 16;
+        o[t] = uint32_t(src[2 * t + 1]) << 16;
+      }
+    }
+  }
+}
+
+template void small_item_lanes<float>(const DecodeCore&, const WorkItem&, const WorkItem*, const float*, float*,
+                                      float*, float*, float*);
+template void small_item_lanes<uint16_t>(const DecodeCore&, const WorkItem&, const WorkItem*, const float*,
+                                         float*, float*, float*, float*);
+
+}  // namespace dsbench::kernels::detail
