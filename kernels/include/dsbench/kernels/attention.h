@@ -177,8 +177,8 @@ inline PagedView mla_latent_view_lanes(const void* pool, DType dt, int block_siz
   return v;
 }
 inline bool mla_lanes_supported(DType dt, int block_size, int kv_lora_rank, int qk_rope_head_dim) {
-  return dt == DType::kBF16 && block_size % kKeyLanes == 0 && kv_lora_rank % 2 == 0 &&
-         qk_rope_head_dim % 2 == 0;
+  // The rows' conditions, and whole dim pairs of c_KV (the V that P.V reads).
+  return gqa_lanes_supported(dt, block_size, kv_lora_rank + qk_rope_head_dim) && kv_lora_rank % 2 == 0;
 }
 
 }  // namespace dsbench::kernels
