@@ -56,6 +56,11 @@ int run(const std::vector<std::string>& args) {
      "within this fraction of it (2% or 0.02; default off)")
     ("max-time", po::value<double>(), "most seconds one benchmark may run to reach --max-noise "
                                       "(default 20)")
+    ("throttle-threshold", po::value<std::string>(),
+     "a CPU repetition during which the host's FMA speed fell below this fraction of its measured "
+     "peak is set aside and retaken (75% or 0.75, the default; 0 turns the check off)")
+    ("throttle-recovery", po::value<double>(), "seconds to wait before retaking throttled repetitions "
+                                               "(default 0.05)")
     ("device", po::value<std::string>()->default_value("auto"), "cpu | cuda | auto")
     ("trace", po::value<std::string>(), "write a Chrome/Perfetto trace to this file")
     ("quick", "short plan of each suite: seconds, for tests and CI")
@@ -108,6 +113,19 @@ int run(const std::vector<std::string>& args) {
   if (vm.count("max-time")) {
     opts.max_time = vm["max-time"].as<double>();
     if (!(opts.max_time > 0)) throw UsageError("--max-time: must be a positive number of seconds");
+  }
+  if (vm.count("throttle-threshold")) {
+    const std::string t = vm["throttle-threshold"].as<std::string>();
+    opts.throttle_threshold = reports::parse_fraction(t, "--throttle-threshold");
+    if (!(opts.throttle_threshold >= 0 && opts.throttle_threshold < 1)) {
+      throw UsageError("--throttle-threshold: expected a fraction from 0 (off) to below 1, such as 75% or 0.75");
+    }
+  }
+  if (vm.count("throttle-recovery")) {
+    opts.throttle_recovery = vm["throttle-recovery"].as<double>();
+    if (!(opts.throttle_recovery >= 0 && opts.throttle_recovery <= 60)) {
+      throw UsageError("--throttle-recovery: expected seconds from 0 to 60");
+    }
   }
   if (vm.count("filter")) opts.filter = vm["filter"].as<std::string>();
   if (!vm["device"].defaulted()) opts.device = vm["device"].as<std::string>();  // else the plan's

@@ -3,13 +3,16 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <random>
 #include <optional>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include <benchmark/benchmark.h>
 
@@ -114,15 +117,40 @@ void add_roofline_counters(BenchmarkRecord& rec, double bytes, double flops, con
   }
 }
 
-// warn: report on stderr a benchmark whose noise stayed above --max-noise (tty: clear the progress
-// line first).
-void run_timed(Benchmark& b, const RunOptions& opts, BenchmarkRecord& rec, bool warn, bool tty) {
+// The host speed checks of one run (RunOptions::throttle_threshold): the probe, the FMA peak it is
+// compared with, and the range of what it read.
+struct SpeedCheck {
+  std::function<double()> probe;
+  double peak = 0;       // GFLOP/s, host.peak.fma_gflops
+  double threshold = 0;  // fraction of peak below which a repetition counts as throttled
+  double recovery = 0;   // seconds to wait before retaking throttled repetitions
+  double min_gflops = INFINITY, max_gflops = 0;
+  long probes = 0;
+  int retaken = 0, flagged = 0;  // benchmarks with retakes; benchmarks that ran throttled throughout
+  bool on() const { return threshold > 0 && peak > 0 && bool(probe); }
+  double speed() {
+    const double g = probe();
+    ++probes;
+    min_gflops = std::min(min_gflops, g);
+    max_gflops = std::max(max_gflops, g);
+    return g / peak;
+  }
+};
+
+// warn: report on stderr a benchmark whose noise stayed above --max-noise, or that ran throttled
+// throughout (tty: clear the progress line first). check: null when the host speed is not checked.
+void run_timed(Benchmark& b, const RunOptions& opts, BenchmarkRecord& rec, bool warn, bool tty,
+               SpeedCheck* check) {
   SampleCollector collector;
   auto body = std::move(b.timed);
   // One Google Benchmark run of `reps` repetitions; every run's repetitions land in `collector`.
+  // With a speed check, each call of the body (Google Benchmark calls it again while it sizes the
+  // iteration count; the reported call is the last) is bracketed by probes outside the timed loop.
   auto run_batch = [&](int reps) {
-    auto* reg = benchmark::RegisterBenchmark(rec.name.c_str(), [&body](benchmark::State& st) {
+    auto* reg = benchmark::RegisterBenchmark(rec.name.c_str(), [&body, check](benchmark::State& st) {
+      const double before = check ? check->speed() : 0;
       body(st);
+      if (check) st.counters["host_speed"] = std::min(before, check->speed());
     });
     reg->Repetitions(std::max(1, reps))->MinTime(opts.min_time);
     if (b.manual_time) reg->UseManualTime();
@@ -141,17 +169,50 @@ void run_timed(Benchmark& b, const RunOptions& opts, BenchmarkRecord& rec, bool 
     rec.skipped = collector.error;  // SkipWithError: e.g. "no CUDA device"
     return;
   }
+  // Repetition i ran throttled when its host speed fell below the threshold.
+  const std::vector<double>* speeds = nullptr;
+  auto throttled = [&](size_t i) {
+    if (!check) return false;
+    if (!speeds) speeds = &collector.counters["host_speed"];
+    return i < speeds->size() && (*speeds)[i] < check->threshold;
+  };
+  // The samples the statistics use: the unthrottled ones, or all when none is.
+  auto usable = [&] {
+    std::vector<double> v;
+    for (size_t i = 0; i < collector.samples.size(); ++i)
+      if (!throttled(i)) v.push_back(collector.samples[i]);
+    return v.empty() ? collector.samples : v;
+  };
+  if (check) {
+    // Retake throttled repetitions, after a pause for the host to recover, at most `repetitions`
+    // more in all: a host that stays slow costs at most twice the time, and is flagged.
+    const int reps = std::max(1, opts.repetitions);
+    auto kept = [&] {
+      int n = 0;
+      for (size_t i = 0; i < collector.samples.size(); ++i) n += throttled(i) ? 0 : 1;
+      return n;
+    };
+    int extra = 0;
+    while (kept() < reps && extra < reps) {
+      if (check->recovery > 0) std::this_thread::sleep_for(std::chrono::duration<double>(check->recovery));
+      const int n = std::min(reps - kept(), reps - extra);
+      run_batch(n);
+      speeds = nullptr;  // the collector's vectors may have moved
+      extra += n;
+    }
+  }
   if (opts.max_noise > 0) {
     // Noise-based stopping: more repetitions, a batch at a time, until the median's interval is
     // narrow enough (which needs at least 6 samples for 95%) or the time budget is spent.
     constexpr size_t kMaxSamples = 10000;
     const int batch = std::max(opts.repetitions, 5);
-    Stats s = compute_stats(collector.samples);
+    Stats s = compute_stats(usable());
     auto converged = [&] { return has_median_ci(s) && s.noise <= opts.max_noise; };
     while (!converged() && collector.samples.size() < kMaxSamples &&
            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < opts.max_time) {
       run_batch(batch);
-      s = compute_stats(collector.samples);
+      speeds = nullptr;
+      s = compute_stats(usable());
     }
     rec.counters["max_noise"] = opts.max_noise;
     rec.counters["noise_converged"] = converged() ? 1 : 0;
@@ -161,9 +222,47 @@ void run_timed(Benchmark& b, const RunOptions& opts, BenchmarkRecord& rec, bool 
                    opts.max_time);
     }
   }
-  rec.samples = collector.samples;
   rec.counters["iterations"] = median_of(collector.iterations);
-  for (auto& [name, values] : collector.counters) rec.counters[name] = median_of(values);
+  for (auto& [name, values] : collector.counters)
+    if (name != "host_speed") rec.counters[name] = median_of(values);
+  if (!check) {
+    rec.samples = collector.samples;
+    return;
+  }
+  std::vector<double> kept, set_aside, kept_speed, set_aside_speed;
+  const std::vector<double>& sp = collector.counters["host_speed"];
+  for (size_t i = 0; i < collector.samples.size(); ++i) {
+    const double v = i < sp.size() ? sp[i] : 0;
+    if (throttled(i)) {
+      set_aside.push_back(collector.samples[i]);
+      set_aside_speed.push_back(v);
+    } else {
+      kept.push_back(collector.samples[i]);
+      kept_speed.push_back(v);
+    }
+  }
+  rec.counters["throttled_repetitions"] = double(set_aside.size());
+  if (!set_aside.empty()) ++check->retaken;
+  if (!kept.empty()) {
+    rec.samples = std::move(kept);
+    rec.counters["host_speed"] = median_of(kept_speed);
+    rec.counters["throttled"] = 0;
+    if (!set_aside.empty() && (rec.data.is_null() || rec.data.is_object())) {
+      rec.data["throttled_samples"] = set_aside;
+      rec.data["throttled_host_speed"] = set_aside_speed;
+    }
+    return;
+  }
+  // Throttled throughout: those are the only measurements there are; flagged, never silent.
+  rec.samples = std::move(set_aside);
+  rec.counters["host_speed"] = median_of(set_aside_speed);
+  rec.counters["throttled"] = 1;
+  ++check->flagged;
+  if (warn) {
+    std::fprintf(stderr, "%s%s: every repetition ran throttled (host speed %.2f of its measured FMA peak, "
+                 "threshold %.2f); recorded with counters.throttled = 1\n",
+                 tty ? "\r\033[K" : "", rec.name.c_str(), rec.counters["host_speed"].get<double>(), check->threshold);
+  }
 }
 
 }  // namespace
@@ -183,8 +282,8 @@ void apply_plan_file(const fs::path& plan, RunOptions& opts) {
   if (!j.is_object()) fail("(document)", "expected a JSON object");
   for (auto it = j.begin(); it != j.end(); ++it) {
     static const std::set<std::string> known = {"description", "repetitions", "min_time",
-                                                "max_noise", "max_time", "quick",
-                                                "device", "suites", "seed"};
+                                                "max_noise", "max_time", "throttle_threshold",
+                                                "throttle_recovery", "quick", "device", "suites", "seed"};
     if (!known.count(it.key())) fail(it.key(), "unknown field");
   }
   if (j.contains("repetitions")) {
@@ -211,6 +310,20 @@ void apply_plan_file(const fs::path& plan, RunOptions& opts) {
       fail("max_time", "expected a positive number of seconds");
     }
     opts.max_time = j["max_time"].get<double>();
+  }
+  if (j.contains("throttle_threshold")) {
+    const json& v = j["throttle_threshold"];
+    if (!v.is_number() || !(v.get<double>() >= 0 && v.get<double>() < 1)) {
+      fail("throttle_threshold", "expected a fraction of the FMA peak from 0 (off) to below 1 (0.75 for 75%)");
+    }
+    opts.throttle_threshold = v.get<double>();
+  }
+  if (j.contains("throttle_recovery")) {
+    const json& v = j["throttle_recovery"];
+    if (!v.is_number() || !(v.get<double>() >= 0 && v.get<double>() <= 60)) {
+      fail("throttle_recovery", "expected seconds from 0 to 60");
+    }
+    opts.throttle_recovery = v.get<double>();
   }
   if (j.contains("quick")) {
     if (!j["quick"].is_boolean()) fail("quick", "expected true or false");
@@ -282,6 +395,12 @@ RunOutcome run_plan(const RunOptions& opts) {
   run.host["cuda"]["device_available"] = opts.cuda_available;
   if (!opts.cuda_available) run.host["cuda"]["reason"] = opts.cuda_reason;
 
+  SpeedCheck check;
+  check.probe = opts.speed_probe ? opts.speed_probe : std::function<double()>(probe_fma_gflops);
+  check.peak = peak_gflops(run.host, "cpu");
+  check.threshold = opts.throttle_threshold;
+  check.recovery = opts.throttle_recovery;
+
   if (!opts.trace.empty()) trace::start();
   PartialLog partial(opts.out);
 
@@ -325,11 +444,23 @@ RunOutcome run_plan(const RunOptions& opts) {
       if (!b.skipped.empty()) {
         rec.skipped = b.skipped;
       } else if (b.timed) {
-        run_timed(b, opts, rec, !opts.quiet, show_progress);
+        // CUDA kernels time on the device: the CPU's speed says nothing about them.
+        run_timed(b, opts, rec, !opts.quiet, show_progress,
+                  bench_device == "cpu" && check.on() ? &check : nullptr);
       } else if (b.measure || b.derive) {
+        // A measurement times itself (its own loop, often many steps): probed before and after and
+        // flagged when the host was throttled, not retaken.
+        const bool probe = b.measure && bench_device == "cpu" && check.on();
+        const double before = probe ? check.speed() : 0;
         Measurement m = b.measure ? b.measure() : b.derive(run.suites[si].benchmarks);
         rec.samples = std::move(m.samples);
         for (auto& [key, value] : m.counters.items()) rec.counters[key] = value;
+        if (probe) {
+          const double speed = std::min(before, check.speed());
+          rec.counters["host_speed"] = speed;
+          rec.counters["throttled"] = speed < check.threshold ? 1 : 0;
+          if (speed < check.threshold) ++check.flagged;
+        }
         if (!m.data.is_null()) rec.data = std::move(m.data);
         if (rec.samples.empty()) rec.skipped = "measurement produced no samples";
       } else {
@@ -354,6 +485,25 @@ RunOutcome run_plan(const RunOptions& opts) {
     b = Benchmark{};  // free the benchmark's captured buffers before the next one
   }
   progress.end();
+
+  if (check.probes > 0) {
+    run.host["speed_probe"] = {{"threshold", check.threshold},
+                               {"probes", check.probes},
+                               {"min_gflops", check.min_gflops},
+                               {"max_gflops", check.max_gflops},
+                               {"retaken_benchmarks", check.retaken},
+                               {"throttled_benchmarks", check.flagged}};
+    if (!opts.quiet && check.flagged > 0) {
+      std::fprintf(stderr, "%d benchmark(s) ran while the host was below %.0f%% of its measured FMA peak "
+                   "(counters.throttled = 1); %d had throttled repetitions retaken\n",
+                   check.flagged, 100 * check.threshold, check.retaken);
+    }
+    if (!opts.quiet && check.max_gflops > 1.15 * check.peak) {
+      std::fprintf(stderr, "the host reached %.0f GFLOP/s during the run, above the %.0f GFLOP/s FMA peak measured "
+                   "at its start: the peak was taken while the host was slow, so compute roofline fractions "
+                   "are overstated\n", check.max_gflops, check.peak);
+    }
+  }
 
   if (!opts.trace.empty()) run.traces.push_back(trace::stop_and_write(opts.trace));
   run.finished_at = utc_now_iso8601();

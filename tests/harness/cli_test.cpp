@@ -75,7 +75,8 @@ TEST(Cli, BadUsageExitsTwoAndNamesTheCulprit) {
   EXPECT_NE(r.output.find("repetitions"), std::string::npos) << r.output;
 
   for (const char* bad : {"--max-noise 150%", "--max-noise often", "--max-noise 0", "--max-time 0",
-                          "--max-time -3"}) {
+                          "--max-time -3", "--throttle-threshold 100%", "--throttle-threshold slow",
+                          "--throttle-recovery -1"}) {
     r = run(std::string("run --suite kv_cache --quiet --no-peaks --out /tmp/dsbench_cli_never.json ") + bad);
     EXPECT_EQ(r.code, 2) << bad << ": " << r.output;
     const std::string opt = std::string(bad).substr(0, std::string(bad).find(' '));

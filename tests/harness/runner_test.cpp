@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <stdexcept>
 
@@ -132,6 +133,7 @@ RunOptions options(const fs::path& out) {
   o.cuda_available = false;
   o.cuda_reason = "no CUDA device";
   o.out = out;
+  o.throttle_threshold = 0;  // exact sample counts below; the throttle test turns it on
   return o;
 }
 
@@ -190,6 +192,8 @@ TEST(Runner, CollectsRepetitionsSkipsAndFailures) {
   EXPECT_EQ(j["suites"][0]["benchmarks"].size(), 6u);
   EXPECT_GT(j["host"]["peak"]["read_gbps"].get<double>(), 0);
   EXPECT_GT(j["host"]["peak"]["fma_gflops"].get<double>(), 0);
+  const std::string flags = j["host"]["compiler_flags"].get<std::string>();
+  EXPECT_NE(flags.find_first_not_of(' '), std::string::npos) << "the fingerprint names the build's flags";
   EXPECT_FALSE(fs::exists(out.string() + ".partial.jsonl"));
   fs::remove_all(out.parent_path());
 }
@@ -246,6 +250,97 @@ TEST(Runner, NoiseBasedStoppingAddsRepetitionsUntilTheMedianIsKnown) {
   fs::remove(out);
 }
 
+// A CPU benchmark with a scripted time per iteration (2 ms, one call per repetition) that counts
+// its calls, and a measurement: the host speed probe is scripted against those calls.
+std::shared_ptr<int> g_throttle_calls = std::make_shared<int>(0);
+std::vector<Benchmark> throttle_suite(const SuiteContext&) {
+  std::vector<Benchmark> out;
+  Benchmark steady;
+  steady.name = "steady";
+  steady.manual_time = true;
+  steady.timed = [](benchmark::State& st) {
+    for (auto _ : st) st.SetIterationTime(2e-3);
+    ++*g_throttle_calls;
+  };
+  out.push_back(steady);
+  Benchmark measured;
+  measured.name = "measured";
+  measured.unit = "tokens/s";
+  measured.measure = [] {
+    Measurement m;
+    m.samples = {100, 101};
+    return m;
+  };
+  out.push_back(measured);
+  return out;
+}
+
+DSBENCH_REGISTER_SUITE({"test_throttle", "runner throttle-detection test suite", throttle_suite});
+
+// Throttle detection: a repetition whose bracketing probes read below the threshold (of the
+// measured FMA peak) is set aside and retaken; when the host stays slow, the retakes are bounded
+// and the record is flagged, never passed off as a normal one; threshold 0 turns it off.
+TEST(Runner, ThrottledRepetitionsAreSetAsideRetakenOrFlagged) {
+  fs::path out = fs::temp_directory_path() / "dsbench_runner_throttle.json";
+  RunOptions o = options(out);
+  o.suites = {{"test_throttle", "dsv3-tiny", {}}};
+  o.measure_peaks = true;
+  o.throttle_threshold = 0.75;
+  o.throttle_recovery = 0;
+  const double fast = 1e15, slow = 0;  // GFLOP/s: far above and below any measured peak
+
+  // The first two calls (repetitions) run throttled, then the host recovers.
+  *g_throttle_calls = 0;
+  o.speed_probe = [&] { return *g_throttle_calls < 2 ? slow : fast; };
+  RunOutcome res = run_plan(o);
+  const BenchmarkRecord* s = find(res.record, "steady");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(*g_throttle_calls, 6) << "4 repetitions, 2 of them retaken";
+  EXPECT_EQ(s->samples.size(), 4u);
+  EXPECT_EQ(s->counters["throttled_repetitions"], 2);
+  EXPECT_EQ(s->counters["throttled"], 0);
+  EXPECT_GT(s->counters["host_speed"].get<double>(), 1.0);
+  ASSERT_EQ(s->data["throttled_samples"].size(), 2u);
+  EXPECT_NEAR(s->data["throttled_samples"][0].get<double>(), 2e-3, 1e-9);
+  EXPECT_EQ(s->data["throttled_host_speed"][1], 0);
+  const BenchmarkRecord* m = find(res.record, "measured");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->counters["throttled"], 0);
+  EXPECT_EQ(res.record.host["speed_probe"]["retaken_benchmarks"], 1);
+  EXPECT_EQ(res.record.host["speed_probe"]["throttled_benchmarks"], 0);
+
+  // A host that stays slow: at most `repetitions` retakes, then every measurement is kept and
+  // the records are flagged.
+  *g_throttle_calls = 0;
+  o.speed_probe = [&] { return slow; };
+  RunOutcome stuck = run_plan(o);
+  s = find(stuck.record, "steady");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(*g_throttle_calls, 8);
+  EXPECT_EQ(s->samples.size(), 8u);
+  EXPECT_EQ(s->counters["throttled"], 1);
+  EXPECT_EQ(s->counters["throttled_repetitions"], 8);
+  EXPECT_FALSE(s->data.contains("throttled_samples"));
+  m = find(stuck.record, "measured");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->counters["throttled"], 1);
+  EXPECT_EQ(m->samples.size(), 2u) << "a measurement is flagged, not retaken";
+  nlohmann::json f = load_result_file(out);
+  EXPECT_EQ(f["host"]["speed_probe"]["throttled_benchmarks"], 2);
+  EXPECT_EQ(f["suites"][0]["benchmarks"][0]["counters"]["throttled"], 1);
+
+  // Off: no probes, no counters.
+  o.throttle_threshold = 0;
+  *g_throttle_calls = 0;
+  RunOutcome off = run_plan(o);
+  s = find(off.record, "steady");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->samples.size(), 4u);
+  EXPECT_FALSE(s->counters.contains("host_speed"));
+  EXPECT_FALSE(off.record.host.contains("speed_probe"));
+  fs::remove(out);
+}
+
 TEST(Runner, FilterSelectsByKey) {
   fs::path out = fs::temp_directory_path() / "dsbench_runner_filter.json";
   RunOptions o = options(out);
@@ -278,10 +373,12 @@ TEST(Runner, PlanFilesAreValidated) {
   fs::path p = fs::temp_directory_path() / "dsbench_plan_test.json";
   auto write = [&](const nlohmann::json& j) { write_json_atomic(p, j); };
   RunOptions o;
-  write({{"repetitions", 7}, {"max_noise", 0.02}, {"max_time", 5},
-         {"suites", {{{"suite", "kv_cache"}, {"model", "deepseek-v3"}}}}});
+  write({{"repetitions", 7}, {"max_noise", 0.02}, {"max_time", 5}, {"throttle_threshold", 0.8},
+         {"throttle_recovery", 0.5}, {"suites", {{{"suite", "kv_cache"}, {"model", "deepseek-v3"}}}}});
   apply_plan_file(p, o);
   EXPECT_EQ(o.repetitions, 7);
+  EXPECT_DOUBLE_EQ(o.throttle_threshold, 0.8);
+  EXPECT_DOUBLE_EQ(o.throttle_recovery, 0.5);
   EXPECT_DOUBLE_EQ(o.max_noise, 0.02);
   EXPECT_DOUBLE_EQ(o.max_time, 5);
   ASSERT_EQ(o.suites.size(), 1u);
@@ -293,7 +390,10 @@ TEST(Runner, PlanFilesAreValidated) {
            {{{"suites", {{{"suite", "a"}}}}, {"bogus", 1}}, "bogus"},
            {{{"suites", {{{"suite", "a"}}}}, {"max_noise", 2}}, "max_noise"},
            {{{"suites", {{{"suite", "a"}}}}, {"max_noise", "2%"}}, "max_noise"},
-           {{{"suites", {{{"suite", "a"}}}}, {"max_time", 0}}, "max_time"}}) {
+           {{{"suites", {{{"suite", "a"}}}}, {"max_time", 0}}, "max_time"},
+           {{{"suites", {{{"suite", "a"}}}}, {"throttle_threshold", 1}}, "throttle_threshold"},
+           {{{"suites", {{{"suite", "a"}}}}, {"throttle_threshold", "75%"}}, "throttle_threshold"},
+           {{{"suites", {{{"suite", "a"}}}}, {"throttle_recovery", -1}}, "throttle_recovery"}}) {
     write(bad);
     try {
       apply_plan_file(p, o);

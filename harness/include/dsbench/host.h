@@ -17,6 +17,12 @@ struct CpuPeak {
 // Measures CPU peaks with every OpenMP thread. quick: smaller working set and fewer passes.
 CpuPeak measure_cpu_peak(bool quick);
 
+// The FMA loop of CpuPeak::fma_gflops, on every OpenMP thread, run for about a tenth of a
+// millisecond: the compute speed the host gives right now (GFLOP/s), to compare with the peak.
+// Shared hosts change speed within seconds (a busy neighbour on the same physical core halves the
+// FMA rate), so the runner brackets each repetition with it.
+double probe_fma_gflops();
+
 // Static facts about the machine and build (no measurement).
 nlohmann::json host_fingerprint();
 

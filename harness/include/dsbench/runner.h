@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,16 @@ struct RunOptions {
   // interval) is at most max_noise, or max_time seconds have gone into the benchmark. 0: off.
   double max_noise = 0;
   double max_time = 20;
+  // Throttle detection for CPU benchmarks (as nvbench's --throttle-threshold for GPU clocks). A
+  // short FMA probe (probe_fma_gflops) runs before and after each repetition; the slower of the two
+  // over the run's measured FMA peak is that repetition's host speed. A repetition below
+  // throttle_threshold is set aside and retaken after throttle_recovery seconds, at most
+  // `repetitions` retakes per benchmark. When every repetition ran throttled they are kept as the
+  // samples and the record is flagged (counters.throttled = 1). 0: off. Needs the host peaks.
+  double throttle_threshold = 0.75;
+  double throttle_recovery = 0.05;
+  // The probe (GFLOP/s now); empty: probe_fma_gflops. Tests script it.
+  std::function<double()> speed_probe;
   std::string filter;      // ECMAScript regex over "suite/name{params}"; empty = all
   std::string device = "auto";  // cpu | cuda | auto
   // Filled by the caller (the CLI asks kernels/ whether a device is usable; the harness core sits
@@ -43,7 +54,8 @@ struct RunOptions {
   std::string command;          // the command line, for the record
 };
 
-// Loads a plan file: {"repetitions":N, "min_time":S, "max_noise":F, "max_time":S, "quick":bool,
+// Loads a plan file: {"repetitions":N, "min_time":S, "max_noise":F, "max_time":S,
+// "throttle_threshold":F, "throttle_recovery":S, "quick":bool,
 // "suites":[{"suite":"kv_cache","model":"dsv3-tiny","options":{...}}]}. Fields given in `opts`
 // by the command line win over the plan's. UsageError naming the file and field.
 void apply_plan_file(const std::filesystem::path& plan, RunOptions& opts);
