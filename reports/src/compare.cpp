@@ -358,6 +358,18 @@ Comparison compare_runs(const json& base, const json& cand, const CompareOptions
     d.n_base = long(bsamp.size());
     d.n_cand = long(csamp.size());
     d.result = judge_samples(bsamp, csamp, d.direction, d.threshold, d.alpha);
+    // A run that measured a benchmark while the host was throttled (counters.throttled, see
+    // `dsbench run --throttle-threshold`) says so next to the verdict; the verdict stands.
+    auto throttled = [](const json& b) {
+      const json& cn = b.at("counters");
+      auto it = cn.find("throttled");
+      return it != cn.end() && it->is_number() && it->get<double>() > 0;
+    };
+    const bool tb = throttled(bb), tc = throttled(cb);
+    if (tb || tc) {
+      const std::string why = tb && tc ? "both runs" : tb ? "the baseline" : "the candidate";
+      d.result.note += std::string(d.result.note.empty() ? "" : "; ") + "host throttled in " + why;
+    }
     c.rows.push_back(std::move(d));
   }
   for (const auto& be : base_entries) {

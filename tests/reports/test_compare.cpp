@@ -79,6 +79,24 @@ TEST(Compare, SlowdownFailsTheGateAndFasterTokensPass) {
   EXPECT_TRUE(slower_tokens.gate_failed());
 }
 
+// A benchmark measured while the host was throttled keeps its verdict and says so.
+TEST(Compare, ThrottledRunsAreNamedNextToTheVerdict) {
+  json cand = cand_run(1.25, 1.0);
+  cand["suites"][0]["benchmarks"][0]["counters"]["throttled"] = 1;
+  auto c = compare_runs(base_run(), cand, {}, "b.json", "c.json");
+  const auto& r = row(c, "kv_cache/decode_attention/mla_absorbed{\"context\":4096}");
+  EXPECT_EQ(r.result.verdict, Verdict::kRegressed);
+  EXPECT_NE(r.result.note.find("host throttled in the candidate"), std::string::npos) << r.result.note;
+  EXPECT_TRUE(c.gate_failed()) << "a throttled host does not excuse a regression";
+  json base = base_run();
+  base["suites"][0]["benchmarks"][1]["counters"]["throttled"] = 1;
+  auto b = compare_runs(base, cand_run(1.0, 1.0), {}, "b.json", "c.json");
+  EXPECT_NE(row(b, "kv_cache/decode_attention/mla_absorbed{\"context\":8192}").result.note.find("the baseline"),
+            std::string::npos);
+  EXPECT_EQ(row(b, "kv_cache/decode_attention/mla_absorbed{\"context\":4096}").result.note.find("throttled"),
+            std::string::npos);
+}
+
 TEST(Compare, OverridesUngateOrLoosen) {
   CompareOptions opts;
   opts.overrides = {{"kv_cache/decode_attention/*", std::nullopt, std::nullopt, false}};
