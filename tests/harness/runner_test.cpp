@@ -258,6 +258,7 @@ std::vector<Benchmark> throttle_suite(const SuiteContext&) {
   Benchmark steady;
   steady.name = "steady";
   steady.manual_time = true;
+  steady.flops = 1e9;
   steady.timed = [](benchmark::State& st) {
     for (auto _ : st) st.SetIterationTime(2e-3);
     ++*g_throttle_calls;
@@ -299,7 +300,7 @@ TEST(Runner, ThrottledRepetitionsAreSetAsideRetakenOrFlagged) {
   EXPECT_EQ(s->samples.size(), 4u);
   EXPECT_EQ(s->counters["throttled_repetitions"], 2);
   EXPECT_EQ(s->counters["throttled"], 0);
-  EXPECT_GT(s->counters["host_speed"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(s->counters["host_speed"].get<double>(), 1.0) << "judged against the best rate seen";
   ASSERT_EQ(s->data["throttled_samples"].size(), 2u);
   EXPECT_NEAR(s->data["throttled_samples"][0].get<double>(), 2e-3, 1e-9);
   EXPECT_EQ(s->data["throttled_host_speed"][1], 0);
@@ -308,6 +309,13 @@ TEST(Runner, ThrottledRepetitionsAreSetAsideRetakenOrFlagged) {
   EXPECT_EQ(m->counters["throttled"], 0);
   EXPECT_EQ(res.record.host["speed_probe"]["retaken_benchmarks"], 1);
   EXPECT_EQ(res.record.host["speed_probe"]["throttled_benchmarks"], 0);
+  // The probe ran far above the peak measured at the start: the best rate becomes the peak and
+  // the compute roofline is redone against it.
+  const nlohmann::json& peak = res.record.host["peak"];
+  EXPECT_DOUBLE_EQ(peak["fma_gflops"].get<double>(), fast);
+  ASSERT_TRUE(peak.contains("fma_gflops_at_start"));
+  EXPECT_LT(peak["fma_gflops_at_start"].get<double>(), fast);
+  EXPECT_NEAR(s->counters["roofline_fraction"].get<double>(), 1e9 / (fast * 1e9) / s->stats.median, 1e-30);
 
   // A host that stays slow: at most `repetitions` retakes, then every measurement is kept and
   // the records are flagged.
