@@ -263,7 +263,8 @@ void run_timed(Benchmark& b, const RunOptions& opts, BenchmarkRecord& rec, bool 
   if (warn) {
     std::fprintf(stderr, "%s%s: every repetition ran throttled (host speed %.2f of its measured FMA peak, "
                  "threshold %.2f); recorded with counters.throttled = 1\n",
-                 tty ? "\r\033[K" : "", rec.name.c_str(), rec.counters["host_speed"].get<double>(), check->threshold);
+                 tty ? "\r\033[K" : "", (rec.name + (rec.params.empty() ? "" : " " + rec.params.dump())).c_str(),
+                 rec.counters["host_speed"].get<double>(), check->threshold);
   }
 }
 
