@@ -55,6 +55,28 @@
     } else {
       parent.appendChild(h('p', { className: 'note' }, ['No measured peaks in this run.']));
     }
+    const sp = host.speed_probe;
+    if (sp && typeof sp === 'object') {
+      // dsbench run's throttle check: what the FMA probe read around each CPU repetition.
+      const raised = isNum(p.fma_gflops_at_start) ? ' (measured ' + fmtNum(p.fma_gflops_at_start) + ' at the start; ' +
+        fmtNum(p.fma_gflops) + ' is the best rate a probe read, used for the roofline)' : '';
+      parent.appendChild(h('p', { className: 'note' }, ['Throttle check: threshold ' +
+        (isNum(sp.threshold) ? Math.round(sp.threshold * 100) + '%' : '-') + ' of the FMA peak' + raised + '; ' +
+        String(sp.retaken_benchmarks) + ' benchmarks had repetitions set aside and retaken, ' +
+        String(sp.throttled_benchmarks) + ' ran throttled throughout (marked in the tables).']));
+    }
+  }
+
+  // Counters the throttle check adds: shown as a mark next to the median, not as columns.
+  const THROTTLE_KEYS = ['host_speed', 'throttled', 'throttled_repetitions'];
+  function medianCell(b, med) {
+    if (b.skipped) return h('span', { className: 'skipped' }, ['skipped: ' + b.skipped]);
+    const text = fmtValue(med, b.unit);
+    if (counter(b, 'throttled') !== 1) return text;
+    const speed = counter(b, 'host_speed');
+    return h('span', null, [text + ' ', h('span', { className: 'chip v-inconclusive throttled',
+      title: 'the host ran below the throttle threshold throughout' + (isNum(speed) ? ' (speed ' + speed.toFixed(2) + ' of its FMA peak)' : '') },
+      ['throttled'])]);
   }
 
   // ---- the run report --------------------------------------------------------------------------
@@ -72,11 +94,13 @@
     const rows = suite.benchmarks.map((b) => ({ b: b, med: medianOf(b),
       cmp: cmpByKey ? cmpByKey.get(suite.name + '|' + b.name + '|' + JSON.stringify(sortKeys(b.params))) : null }));
     const counterKeys = [];
-    for (const r of rows) for (const k of Object.keys(r.b.counters || {})) if (!counterKeys.includes(k)) counterKeys.push(k);
+    for (const r of rows) {
+      for (const k of Object.keys(r.b.counters || {})) if (!counterKeys.includes(k) && !THROTTLE_KEYS.includes(k)) counterKeys.push(k);
+    }
     const cols = [
       { label: 'benchmark', value: (r) => r.b.name },
       { label: 'params', value: (r) => paramsText(r.b.params) },
-      { label: 'median', value: (r) => r.med, text: (r) => r.b.skipped ? h('span', { className: 'skipped' }, ['skipped: ' + r.b.skipped]) : fmtValue(r.med, r.b.unit), num: true },
+      { label: 'median', value: (r) => r.med, text: (r) => medianCell(r.b, r.med), num: true },
       { label: 'p10', value: (r) => r.b.stats && r.b.stats.p10, text: (r) => fmtValue(r.b.stats && r.b.stats.p10, r.b.unit), num: true },
       { label: 'p90', value: (r) => r.b.stats && r.b.stats.p90, text: (r) => fmtValue(r.b.stats && r.b.stats.p90, r.b.unit), num: true },
       { label: 'cv', value: (r) => r.b.stats && r.b.stats.cv, text: (r) => r.b.stats && isNum(r.b.stats.cv) ? (r.b.stats.cv * 100).toFixed(1) + '%' : '-', num: true },

@@ -139,6 +139,12 @@ export function richRun(seed, slow = 1.0) {
   r.traces = [{ file: 'trace.json', kernels: [
     { name: 'mla_decode_absorbed', count: 120, total_ns: 8.4e6, mean_ns: 7e4 },
     { name: 'moe_gate_noaux_tc', count: 60, total_ns: 1.2e6, mean_ns: 2e4 }] }];
+  // dsbench run's throttle check: one benchmark ran throttled throughout, and the FMA peak was
+  // raised to the best rate the probe read.
+  Object.assign(kv[0].counters, { host_speed: 0.55, throttled: 1, throttled_repetitions: 10 });
+  r.host.peak = Object.assign({}, r.host.peak, { fma_gflops: 300.0, fma_gflops_at_start: 180.0 });
+  r.host.speed_probe = { threshold: 0.75, probes: 400, min_gflops: 90, max_gflops: 300, retaken_benchmarks: 3,
+    throttled_benchmarks: 1 };
   return r;
 }
 

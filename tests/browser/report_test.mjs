@@ -85,7 +85,9 @@ writeJson(path.join(out, 'rich.json'), richRun(1));
 writeJson(path.join(out, 'rich-base.json'), richRun(2, 0.8));
 check(sh(['report', path.join(out, 'rich.json'), '--baseline', path.join(out, 'rich-base.json'),
   '-o', path.join(out, 'baseline.html')]) === 0, 'dsbench report --baseline');
-pages.push({ name: 'baseline', minCharts: 8, expectText: ['Comparison with the baseline', 'regressed', 'improved'] });
+pages.push({ name: 'baseline', minCharts: 8, throttledMarks: 1,
+  expectText: ['Comparison with the baseline', 'regressed', 'improved', 'Throttle check: threshold 75%',
+    '300 is the best rate a probe read', '1 ran throttled throughout'] });
 // 3. Hostile strings everywhere a user string can go (with itself as the baseline).
 writeJson(path.join(out, 'hostile.json'), hostileRun());
 check(sh(['report', path.join(out, 'hostile.json'), '--baseline', path.join(out, 'hostile.json'),
@@ -141,7 +143,8 @@ try {
       });
       return { charts, registered: window.dsbench.charts.length, errors: window.dsbench.errors,
         pwned: window.__pwned, imgs: document.querySelectorAll('img').length,
-        scripts: document.querySelectorAll('script').length, text: document.body.innerText };
+        scripts: document.querySelectorAll('script').length, text: document.body.innerText,
+        throttledMarks: document.querySelectorAll('.chip.throttled').length };
     });
     check(errors.length === 0, `${p.name}: no console errors ${errors.length ? JSON.stringify(errors) : ''}`);
     check(res.errors.length === 0, `${p.name}: no chart errors ${res.errors.length ? JSON.stringify(res.errors) : ''}`);
@@ -151,6 +154,9 @@ try {
     const blank = res.charts.filter((c) => c.canvases === 0 || c.inked < 200);
     check(blank.length === 0, `${p.name}: every chart drew on its canvas ${blank.length ? JSON.stringify(blank) : ''}`);
     for (const t of p.expectText || []) check(res.text.includes(t), `${p.name}: shows "${t}"`);
+    if (p.throttledMarks !== undefined) {
+      check(res.throttledMarks === p.throttledMarks, `${p.name}: ${res.throttledMarks} throttled marks (${p.throttledMarks})`);
+    }
     if (p.hostile) {
       check(res.pwned === undefined && dialogs === 0, `${p.name}: no injected script ran`);
       check(res.imgs === 0, `${p.name}: no injected element exists`);
