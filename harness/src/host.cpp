@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <benchmark/benchmark.h>
 
@@ -143,11 +144,57 @@ double measure_fma_gflops(long iters, int passes) {
   return best;
 }
 
+// 4 broadcast values against 4 vectors loaded from a 256 KiB buffer per thread (L2-resident after
+// the first pass): 16 FMAs per 256 bytes loaded, all in registers (a kernel tile's shape).
+double measure_cache_fed_gflops(int passes) {
+  constexpr size_t kFloats = 64 * 1024;  // 256 KiB per thread
+  static thread_local std::vector<v16f> buf;
+  double best = 0;
+  for (int pass = 0; pass < passes; ++pass) {
+    auto t0 = std::chrono::steady_clock::now();
+    double total_flops = 0;
+#pragma omp parallel reduction(+ : total_flops)
+    {
+      if (buf.size() != kFloats / 16) {
+        buf.assign(kFloats / 16, v16f{});
+        for (size_t i = 0; i < buf.size(); ++i)
+          for (int l = 0; l < 16; ++l) buf[i][l] = 1e-3f * float((i + size_t(l)) % 97);
+      }
+      v16f c[4][4];
+      for (auto& row : c)
+        for (auto& v : row)
+          for (int l = 0; l < 16; ++l) v[l] = 0;
+      float a[4];
+      for (int r = 0; r < 4; ++r) a[r] = 1e-4f * float(r + 1 + omp_get_thread_num());
+      constexpr int kSweeps = 4;
+      for (int sweep = 0; sweep < kSweeps; ++sweep) {
+        for (size_t i = 0; i + 4 <= buf.size(); i += 4) {
+          for (int r = 0; r < 4; ++r) {
+            for (int j = 0; j < 4; ++j) c[r][j] += a[r] * buf[i + size_t(j)];
+          }
+        }
+        benchmark::ClobberMemory();
+      }
+      float keep = 0;  // every accumulator live, or the compiler drops the unused chains
+      for (int r = 0; r < 4; ++r)
+        for (int j = 0; j < 4; ++j) keep += c[r][j][(r + j) % 16];
+      benchmark::DoNotOptimize(keep);
+      total_flops += double(kSweeps) * double(buf.size() / 4) * 16 * 16 * 2;
+    }
+    double s = seconds_since(t0);
+    best = std::max(best, total_flops / s / 1e9);
+  }
+  return best;
+}
+
 }  // namespace
 
-double probe_fma_gflops() {
-  // Two back-to-back runs, the faster kept: the first may pay for waking the OpenMP threads.
-  return measure_fma_gflops(40'000, 2);
+SpeedReading probe_speed() {
+  // Two back-to-back runs of each, the faster kept: the first may pay for waking the threads.
+  SpeedReading r;
+  r.fma_gflops = measure_fma_gflops(40'000, 2);
+  r.cache_gflops = measure_cache_fed_gflops(2);
+  return r;
 }
 
 CpuPeak measure_cpu_peak(bool quick) {

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "dsbench/error.h"
+#include "dsbench/host.h"
 #include "dsbench/registry.h"
 #include "dsbench/results.h"
 #include "dsbench/runner.h"
@@ -288,7 +289,8 @@ TEST(Runner, ThrottledRepetitionsAreSetAsideRetakenOrFlagged) {
   o.measure_peaks = true;
   o.throttle_threshold = 0.75;
   o.throttle_recovery = 0;
-  const double fast = 1e15, slow = 0;  // GFLOP/s: far above and below any measured peak
+  // GFLOP/s, both loops: far above and below any measured peak.
+  const SpeedReading fast{1e15, 1e15}, slow{0, 0};
 
   // The first two calls (repetitions) run throttled, then the host recovers.
   *g_throttle_calls = 0;
@@ -312,10 +314,27 @@ TEST(Runner, ThrottledRepetitionsAreSetAsideRetakenOrFlagged) {
   // The probe ran far above the peak measured at the start: the best rate becomes the peak and
   // the compute roofline is redone against it.
   const nlohmann::json& peak = res.record.host["peak"];
-  EXPECT_DOUBLE_EQ(peak["fma_gflops"].get<double>(), fast);
+  EXPECT_DOUBLE_EQ(peak["fma_gflops"].get<double>(), fast.fma_gflops);
   ASSERT_TRUE(peak.contains("fma_gflops_at_start"));
-  EXPECT_LT(peak["fma_gflops_at_start"].get<double>(), fast);
-  EXPECT_NEAR(s->counters["roofline_fraction"].get<double>(), 1e9 / (fast * 1e9) / s->stats.median, 1e-30);
+  EXPECT_LT(peak["fma_gflops_at_start"].get<double>(), fast.fma_gflops);
+  EXPECT_NEAR(s->counters["roofline_fraction"].get<double>(), 1e9 / (fast.fma_gflops * 1e9) / s->stats.median,
+              1e-30);
+
+  // Contention the register loop does not see: the cache-fed loop slows (calls 1-2; the first
+  // call's closing probe and the third call's opening one fall in that window too).
+  *g_throttle_calls = 0;
+  o.speed_probe = [&] {
+    const int c = *g_throttle_calls;
+    return c >= 1 && c < 3 ? SpeedReading{fast.fma_gflops, 1.0} : fast;
+  };
+  RunOutcome cache = run_plan(o);
+  s = find(cache.record, "steady");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(*g_throttle_calls, 7) << "4 repetitions, 3 of them retaken";
+  EXPECT_EQ(s->samples.size(), 4u);
+  EXPECT_EQ(s->counters["throttled_repetitions"], 3);
+  EXPECT_EQ(s->counters["throttled"], 0);
+  EXPECT_DOUBLE_EQ(cache.record.host["speed_probe"]["min_cache_gflops"].get<double>(), 1.0);
 
   // A host that stays slow: at most `repetitions` retakes, then every measurement is kept and
   // the records are flagged.

@@ -17,11 +17,18 @@ struct CpuPeak {
 // Measures CPU peaks with every OpenMP thread. quick: smaller working set and fewer passes.
 CpuPeak measure_cpu_peak(bool quick);
 
-// The FMA loop of CpuPeak::fma_gflops, on every OpenMP thread, run for about a tenth of a
-// millisecond: the compute speed the host gives right now (GFLOP/s), to compare with the peak.
-// Shared hosts change speed within seconds (a busy neighbour on the same physical core halves the
-// FMA rate), so the runner brackets each repetition with it.
-double probe_fma_gflops();
+// The compute speed the host gives right now, from two loops of about a tenth of a millisecond on
+// every OpenMP thread: the FMA loop of CpuPeak::fma_gflops (registers only), and the same FMAs fed
+// by 64-byte loads streaming through a 256 KiB buffer per thread (L2, as kernel tiles are). Shared
+// hosts change speed within seconds, and not always in both: a neighbour on the same physical core
+// can halve the FMA rate, or leave it alone and slow the caches (measured on the project's VM: the
+// register loop at full speed while an L2-fed GEMM tile ran at two thirds of its rate). The runner
+// brackets each repetition with it.
+struct SpeedReading {
+  double fma_gflops = 0;    // registers only: comparable with CpuPeak::fma_gflops
+  double cache_gflops = 0;  // FMAs fed from L2
+};
+SpeedReading probe_speed();
 
 // Static facts about the machine and build (no measurement).
 nlohmann::json host_fingerprint();

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dsbench/host.h"
 #include "dsbench/results.h"
 
 namespace dsbench {
@@ -30,15 +31,16 @@ struct RunOptions {
   double max_noise = 0;
   double max_time = 20;
   // Throttle detection for CPU benchmarks (as nvbench's --throttle-threshold for GPU clocks). A
-  // short FMA probe (probe_fma_gflops) runs before and after each repetition; the slower of the two
-  // over the run's measured FMA peak is that repetition's host speed. A repetition below
-  // throttle_threshold is set aside and retaken after throttle_recovery seconds, at most
-  // `repetitions` retakes per benchmark. When every repetition ran throttled they are kept as the
-  // samples and the record is flagged (counters.throttled = 1). 0: off. Needs the host peaks.
+  // short probe (probe_speed: a register FMA loop and a cache-fed one) runs before and after each
+  // repetition; the slowest of the readings, each over the best rate its loop has shown (the FMA
+  // peak at least), is that repetition's host speed. A repetition below throttle_threshold is set
+  // aside and retaken after throttle_recovery seconds, at most `repetitions` retakes per benchmark.
+  // When every repetition ran throttled they are kept as the samples and the record is flagged
+  // (counters.throttled = 1). 0: off. Needs the host peaks.
   double throttle_threshold = 0.75;
   double throttle_recovery = 0.05;
-  // The probe (GFLOP/s now); empty: probe_fma_gflops. Tests script it.
-  std::function<double()> speed_probe;
+  // The probe; empty: probe_speed. Tests script it.
+  std::function<SpeedReading()> speed_probe;
   std::string filter;      // ECMAScript regex over "suite/name{params}"; empty = all
   std::string device = "auto";  // cpu | cuda | auto
   // Filled by the caller (the CLI asks kernels/ whether a device is usable; the harness core sits
