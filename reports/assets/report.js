@@ -61,7 +61,7 @@
       const raised = isNum(p.fma_gflops_at_start) ? ' (measured ' + fmtNum(p.fma_gflops_at_start) + ' at the start; ' +
         fmtNum(p.fma_gflops) + ' is the best rate a probe read, used for the roofline)' : '';
       parent.appendChild(h('p', { className: 'note' }, ['Throttle check: threshold ' +
-        (isNum(sp.threshold) ? Math.round(sp.threshold * 100) + '%' : '-') + ' of the FMA peak' + raised + '; ' +
+        (isNum(sp.threshold) ? Math.round(sp.threshold * 100) + '%' : '-') + ' of the best probe rate' + raised + '; ' +
         String(sp.retaken_benchmarks) + ' benchmarks had repetitions set aside and retaken, ' +
         String(sp.throttled_benchmarks) + ' ran throttled throughout (marked in the tables).']));
     }
@@ -75,7 +75,7 @@
     if (counter(b, 'throttled') !== 1) return text;
     const speed = counter(b, 'host_speed');
     return h('span', null, [text + ' ', h('span', { className: 'chip v-inconclusive throttled',
-      title: 'the host ran below the throttle threshold throughout' + (isNum(speed) ? ' (speed ' + speed.toFixed(2) + ' of its FMA peak)' : '') },
+      title: 'the host ran below the throttle threshold throughout' + (isNum(speed) ? ' (speed ' + speed.toFixed(2) + ' of its best)' : '') },
       ['throttled'])]);
   }
 
