@@ -57,8 +57,9 @@ int run(const std::vector<std::string>& args) {
     ("max-time", po::value<double>(), "most seconds one benchmark may run to reach --max-noise "
                                       "(default 20)")
     ("throttle-threshold", po::value<std::string>(),
-     "a CPU repetition during which the host's FMA speed fell below this fraction of its measured "
-     "peak is set aside and retaken (75% or 0.75, the default; 0 turns the check off)")
+     "a CPU repetition during which the host's speed (a register FMA loop and an L2-fed one, each "
+     "against its best rate) fell below this fraction is set aside and retaken (75% or 0.75, the "
+     "default; 0 turns the check off)")
     ("throttle-recovery", po::value<double>(), "seconds to wait before retaking throttled repetitions "
                                                "(default 0.05)")
     ("device", po::value<std::string>()->default_value("auto"), "cpu | cuda | auto")
