@@ -182,35 +182,37 @@ void run_timed(Benchmark& b, const RunOptions& opts, BenchmarkRecord& rec, bool 
     rec.skipped = collector.error;  // SkipWithError: e.g. "no CUDA device"
     return;
   }
-  // Repetition i ran throttled when its host speed fell below the threshold.
-  const std::vector<double>* speeds = nullptr;
-  auto throttled = [&](size_t i) {
-    if (!check) return false;
-    if (!speeds) speeds = &collector.counters["host_speed"];
-    return i < speeds->size() && (*speeds)[i] < check->threshold;
+  // With a speed check: the repetitions split by host speed, those at or above the threshold kept.
+  // (A reference into the map stays valid while the collector adds repetitions.)
+  const std::vector<double>* speeds = check ? &collector.counters["host_speed"] : nullptr;
+  struct Split {
+    std::vector<double> kept, kept_speed, set_aside, set_aside_speed;
+  };
+  auto split = [&] {
+    Split out;
+    for (size_t i = 0; i < collector.samples.size(); ++i) {
+      const double v = speeds && i < speeds->size() ? (*speeds)[i] : 0;
+      const bool slow = speeds && i < speeds->size() && v < check->threshold;
+      (slow ? out.set_aside : out.kept).push_back(collector.samples[i]);
+      (slow ? out.set_aside_speed : out.kept_speed).push_back(v);
+    }
+    return out;
   };
   // The samples the statistics use: the unthrottled ones, or all when none is.
   auto usable = [&] {
-    std::vector<double> v;
-    for (size_t i = 0; i < collector.samples.size(); ++i)
-      if (!throttled(i)) v.push_back(collector.samples[i]);
-    return v.empty() ? collector.samples : v;
+    Split sp = split();
+    return sp.kept.empty() ? collector.samples : sp.kept;
   };
   if (check) {
     // Retake throttled repetitions, after a pause for the host to recover, at most `repetitions`
     // more in all: a host that stays slow costs at most twice the time, and is flagged.
     const int reps = std::max(1, opts.repetitions);
-    auto kept = [&] {
-      int n = 0;
-      for (size_t i = 0; i < collector.samples.size(); ++i) n += throttled(i) ? 0 : 1;
-      return n;
-    };
-    int extra = 0;
-    while (kept() < reps && extra < reps) {
+    for (int extra = 0; extra < reps;) {
+      const int kept = int(split().kept.size());
+      if (kept >= reps) break;
       if (check->recovery > 0) std::this_thread::sleep_for(std::chrono::duration<double>(check->recovery));
-      const int n = std::min(reps - kept(), reps - extra);
+      const int n = std::min(reps - kept, reps - extra);
       run_batch(n);
-      speeds = nullptr;  // the collector's vectors may have moved
       extra += n;
     }
   }
@@ -224,7 +226,6 @@ void run_timed(Benchmark& b, const RunOptions& opts, BenchmarkRecord& rec, bool 
     while (!converged() && collector.samples.size() < kMaxSamples &&
            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < opts.max_time) {
       run_batch(batch);
-      speeds = nullptr;
       s = compute_stats(usable());
     }
     rec.counters["max_noise"] = opts.max_noise;
@@ -242,18 +243,7 @@ void run_timed(Benchmark& b, const RunOptions& opts, BenchmarkRecord& rec, bool 
     rec.samples = collector.samples;
     return;
   }
-  std::vector<double> kept, set_aside, kept_speed, set_aside_speed;
-  const std::vector<double>& sp = collector.counters["host_speed"];
-  for (size_t i = 0; i < collector.samples.size(); ++i) {
-    const double v = i < sp.size() ? sp[i] : 0;
-    if (throttled(i)) {
-      set_aside.push_back(collector.samples[i]);
-      set_aside_speed.push_back(v);
-    } else {
-      kept.push_back(collector.samples[i]);
-      kept_speed.push_back(v);
-    }
-  }
+  auto [kept, kept_speed, set_aside, set_aside_speed] = split();
   rec.counters["throttled_repetitions"] = double(set_aside.size());
   if (!set_aside.empty()) ++check->retaken;
   if (!kept.empty()) {
@@ -481,9 +471,10 @@ RunOutcome run_plan(const RunOptions& opts) {
         for (auto& [key, value] : m.counters.items()) rec.counters[key] = value;
         if (probe) {
           const double speed = std::min(before, check.speed());
+          const bool slow = speed < check.threshold;
           rec.counters["host_speed"] = speed;
-          rec.counters["throttled"] = speed < check.threshold ? 1 : 0;
-          if (speed < check.threshold) ++check.flagged;
+          rec.counters["throttled"] = slow ? 1 : 0;
+          check.flagged += slow ? 1 : 0;
         }
         if (!m.data.is_null()) rec.data = std::move(m.data);
         if (rec.samples.empty()) rec.skipped = "measurement produced no samples";
