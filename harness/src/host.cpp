@@ -112,36 +112,43 @@ double measure_triad_gbps(size_t bytes_per_array, int passes) {
 // ports. 64-byte vectors map to one AVX-512 register where the build allows it.
 typedef float v16f __attribute__((vector_size(64)));
 
-double measure_fma_gflops(long iters, int passes) {
+// The best of `passes` timings of thread_flops() run on every OpenMP thread at once (it returns the
+// FLOPs its thread did), in GFLOP/s.
+template <class ThreadFlops>
+double best_parallel_gflops(int passes, ThreadFlops thread_flops) {
   double best = 0;
   for (int pass = 0; pass < passes; ++pass) {
     auto t0 = std::chrono::steady_clock::now();
     double total_flops = 0;
 #pragma omp parallel reduction(+ : total_flops)
-    {
-      constexpr int kChains = 12;
-      v16f acc[kChains];
-      const float seed = 1.0f + 1e-7f * float(omp_get_thread_num());
-      for (int c = 0; c < kChains; ++c) {
-        for (int l = 0; l < 16; ++l) acc[c][l] = seed + 1e-3f * float(c * 16 + l);
-      }
-      v16f m, k;
-      for (int l = 0; l < 16; ++l) {
-        m[l] = 0.999999f;
-        k[l] = 1e-6f;
-      }
-      for (long it = 0; it < iters; ++it) {
-        for (int c = 0; c < kChains; ++c) acc[c] = acc[c] * m + k;
-      }
-      float keep = 0;
-      for (int c = 0; c < kChains; ++c) keep += acc[c][c % 16];
-      benchmark::DoNotOptimize(keep);  // keeps the chains live
-      total_flops += double(iters) * kChains * 16 * 2;
-    }
+    total_flops += thread_flops();
     double s = seconds_since(t0);
     best = std::max(best, total_flops / s / 1e9);
   }
   return best;
+}
+
+double measure_fma_gflops(long iters, int passes) {
+  return best_parallel_gflops(passes, [iters] {
+    constexpr int kChains = 12;
+    v16f acc[kChains];
+    const float seed = 1.0f + 1e-7f * float(omp_get_thread_num());
+    for (int c = 0; c < kChains; ++c) {
+      for (int l = 0; l < 16; ++l) acc[c][l] = seed + 1e-3f * float(c * 16 + l);
+    }
+    v16f m, k;
+    for (int l = 0; l < 16; ++l) {
+      m[l] = 0.999999f;
+      k[l] = 1e-6f;
+    }
+    for (long it = 0; it < iters; ++it) {
+      for (int c = 0; c < kChains; ++c) acc[c] = acc[c] * m + k;
+    }
+    float keep = 0;
+    for (int c = 0; c < kChains; ++c) keep += acc[c][c % 16];
+    benchmark::DoNotOptimize(keep);  // keeps the chains live
+    return double(iters) * kChains * 16 * 2;
+  });
 }
 
 // 4 broadcast values against 4 vectors loaded from a 256 KiB buffer per thread (L2-resident after
@@ -149,42 +156,33 @@ double measure_fma_gflops(long iters, int passes) {
 double measure_cache_fed_gflops(int passes) {
   constexpr size_t kFloats = 64 * 1024;  // 256 KiB per thread
   static thread_local std::vector<v16f> buf;
-  double best = 0;
-  for (int pass = 0; pass < passes; ++pass) {
-    auto t0 = std::chrono::steady_clock::now();
-    double total_flops = 0;
-#pragma omp parallel reduction(+ : total_flops)
-    {
-      if (buf.size() != kFloats / 16) {
-        buf.assign(kFloats / 16, v16f{});
-        for (size_t i = 0; i < buf.size(); ++i)
-          for (int l = 0; l < 16; ++l) buf[i][l] = 1e-3f * float((i + size_t(l)) % 97);
-      }
-      v16f c[4][4];
-      for (auto& row : c)
-        for (auto& v : row)
-          for (int l = 0; l < 16; ++l) v[l] = 0;
-      float a[4];
-      for (int r = 0; r < 4; ++r) a[r] = 1e-4f * float(r + 1 + omp_get_thread_num());
-      constexpr int kSweeps = 4;
-      for (int sweep = 0; sweep < kSweeps; ++sweep) {
-        for (size_t i = 0; i + 4 <= buf.size(); i += 4) {
-          for (int r = 0; r < 4; ++r) {
-            for (int j = 0; j < 4; ++j) c[r][j] += a[r] * buf[i + size_t(j)];
-          }
-        }
-        benchmark::ClobberMemory();
-      }
-      float keep = 0;  // every accumulator live, or the compiler drops the unused chains
-      for (int r = 0; r < 4; ++r)
-        for (int j = 0; j < 4; ++j) keep += c[r][j][(r + j) % 16];
-      benchmark::DoNotOptimize(keep);
-      total_flops += double(kSweeps) * double(buf.size() / 4) * 16 * 16 * 2;
+  return best_parallel_gflops(passes, [] {
+    if (buf.size() != kFloats / 16) {
+      buf.assign(kFloats / 16, v16f{});
+      for (size_t i = 0; i < buf.size(); ++i)
+        for (int l = 0; l < 16; ++l) buf[i][l] = 1e-3f * float((i + size_t(l)) % 97);
     }
-    double s = seconds_since(t0);
-    best = std::max(best, total_flops / s / 1e9);
-  }
-  return best;
+    v16f c[4][4];
+    for (auto& row : c)
+      for (auto& v : row)
+        for (int l = 0; l < 16; ++l) v[l] = 0;
+    float a[4];
+    for (int r = 0; r < 4; ++r) a[r] = 1e-4f * float(r + 1 + omp_get_thread_num());
+    constexpr int kSweeps = 4;
+    for (int sweep = 0; sweep < kSweeps; ++sweep) {
+      for (size_t i = 0; i + 4 <= buf.size(); i += 4) {
+        for (int r = 0; r < 4; ++r) {
+          for (int j = 0; j < 4; ++j) c[r][j] += a[r] * buf[i + size_t(j)];
+        }
+      }
+      benchmark::ClobberMemory();
+    }
+    float keep = 0;  // every accumulator live, or the compiler drops the unused chains
+    for (int r = 0; r < 4; ++r)
+      for (int j = 0; j < 4; ++j) keep += c[r][j][(r + j) % 16];
+    benchmark::DoNotOptimize(keep);
+    return double(kSweeps) * double(buf.size() / 4) * 16 * 16 * 2;
+  });
 }
 
 }  // namespace
