@@ -265,12 +265,15 @@ Benchmark decode_benchmark(const SuiteContext& ctx, const Shape& sh, CacheKind k
             kBlockSize, copies, seed));
     }
     DecodeInputs& in = **holder;
+    // The cache layout each kernel reads, decided once: lane groups where the kernel has that path.
+    const bool lanes = kind == CacheKind::kMlaAbsorbed ? in.mla_latent_lanes()
+                       : kind == CacheKind::kMlaNaive  ? false
+                                                       : in.gqa_key_lanes();
     int i = 0;
     for (auto _ : state) {
-      if (kind == CacheKind::kMlaAbsorbed)
-        kernels::decode_attention_mla_absorbed(in.mla_args(i, in.mla_latent_lanes()));
+      if (kind == CacheKind::kMlaAbsorbed) kernels::decode_attention_mla_absorbed(in.mla_args(i, lanes));
       else if (kind == CacheKind::kMlaNaive) kernels::decode_attention_mla_naive(in.mla_args(i));
-      else kernels::decode_attention_gqa(in.gqa_args(i));
+      else kernels::decode_attention_gqa(in.gqa_args(i, lanes));
       benchmark::DoNotOptimize(in.out().data());
       ++i;
     }
