@@ -67,21 +67,6 @@ inline void prefetch_line(const void* p) {
 #endif
 }
 
-// Prefetches into L2 `elems` elements of each of n token rows from (block, slot, head).
-inline void prefetch_rows(const PagedView& v, int32_t block, int slot, int head, int n,
-                          int elems) {
-  const int64_t esz = dtype_bytes(v.dtype);
-  const uintptr_t p = reinterpret_cast<uintptr_t>(row_ptr(v, block, slot, head));
-  const int64_t stride = v.token_stride * esz, bytes = int64_t(elems) * esz;
-  const int rows = stride == bytes ? 1 : n;  // contiguous rows: one range
-  const int64_t len = stride == bytes ? bytes * n : bytes;
-  for (int i = 0; i < rows; ++i) {
-    const uintptr_t r = p + uintptr_t(i * stride);
-    for (uintptr_t a = r & ~uintptr_t(63); a < r + uintptr_t(len); a += 64)
-      prefetch_line(reinterpret_cast<const void*>(a));
-  }
-}
-
 // dst[0..n) = fp32 of src (fp32 or bf16); the bf16 path is a shift the compiler vectorises.
 inline void load_f32(const void* src, DType dt, int n, float* __restrict dst) {
   if (dt == DType::kF32) {
