@@ -477,7 +477,8 @@ RunOutcome run_plan(const RunOptions& opts) {
           check.flagged += slow ? 1 : 0;
         }
         if (!m.data.is_null()) rec.data = std::move(m.data);
-        if (rec.samples.empty()) rec.skipped = "measurement produced no samples";
+        if (!m.skipped.empty()) rec.skipped = m.skipped;
+        else if (rec.samples.empty()) rec.skipped = "measurement produced no samples";
       } else {
         throw Error("benchmark has no timed body, measurement or derivation");
       }

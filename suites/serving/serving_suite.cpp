@@ -137,7 +137,7 @@ std::vector<Benchmark> make_serving(const SuiteContext& ctx) {
       } else {
         b.measure = [shared, name = std::string(metric)] {
           const BenchmarkRecord& r = shared->get(name);
-          return Measurement{r.samples, r.counters, r.data};
+          return Measurement{r.samples, r.counters, r.data, {}};
         };
       }
       out.push_back(std::move(b));

@@ -63,4 +63,37 @@ TEST(QuickPlan, EverySuiteRunsAndWritesAValidResult) {
   ASSERT_EQ(j["traces"].size(), 1u);
 }
 
+// A filter that keeps MLA-absorbed but not MHA: the derived MLA-vs-MHA ratio cannot be computed.
+// It is a skip with a reason naming what it needs, not a failure, and the run exits 0.
+TEST(QuickPlan, DerivedRatioWhoseInputsAreFilteredOutIsSkippedNotFailed) {
+  fs::path dir = fs::path(DSBENCH_BINARY_DIR) / "test-output";
+  fs::create_directories(dir);
+  fs::path out = dir / "quick_filtered_ratio.json";
+  fs::remove(out);
+  std::string output;
+  int code = run("run --suite kv_cache --model dsv3-tiny --quick --device cpu --quiet --filter "
+                 "'decode_attention/mla_absorbed' --out " + out.string(),
+                 &output);
+  ASSERT_EQ(code, 0) << output;
+  nlohmann::json j = dsbench::load_result_file(out);
+  int ratios = 0, measured = 0;
+  for (const auto& b : j["suites"][0]["benchmarks"]) {
+    if (b["name"] == "decode_attention/mla_absorbed_vs_mha") {
+      ++ratios;
+      ASSERT_TRUE(b["skipped"].is_string()) << b.dump();
+      const std::string why = b["skipped"].get<std::string>();
+      EXPECT_EQ(why.rfind("failed", 0), std::string::npos) << why;
+      EXPECT_NE(why.find("decode_attention/mha"), std::string::npos) << why;
+      EXPECT_EQ(why.find("decode_attention/mla_absorbed"), std::string::npos) << "it was measured: " << why;
+      EXPECT_NE(why.find("--filter"), std::string::npos) << why;
+      EXPECT_TRUE(b["samples"].empty());
+    } else if (b["skipped"].is_null()) {
+      ++measured;
+      EXPECT_EQ(b["name"], "decode_attention/mla_absorbed");
+    }
+  }
+  EXPECT_GT(ratios, 0);
+  EXPECT_GT(measured, 0);
+}
+
 }  // namespace

@@ -32,6 +32,9 @@ struct Measurement {
   std::vector<double> samples;
   nlohmann::json counters = nlohmann::json::object();
   nlohmann::json data;  // optional structured extras, kept in the result for reports
+  // Non-empty: nothing to measure here (e.g. a derivation whose inputs this run did not measure);
+  // recorded as skipped with this reason, never as a failure or a pass.
+  std::string skipped;
 };
 
 struct Benchmark {
