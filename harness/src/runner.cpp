@@ -497,7 +497,7 @@ RunOutcome run_plan(const RunOptions& opts) {
     if (!rec.skipped) {
       const bool own = rec.counters.contains("roofline_fraction");  // the benchmark's own wins
       add_roofline_counters(rec, b.bytes, b.flops, run.host, bench_device);
-      if (!own && bench_device == "cpu" && b.flops > 0 && rec.counters.contains("roofline_fraction"))
+      if (!own && bench_device == "cpu" && (b.bytes > 0 || b.flops > 0) && rec.counters.contains("roofline_fraction"))
         cpu_roofline.push_back({si, run.suites[si].benchmarks.size(), b.bytes, b.flops});
     }
     if (bench_device != device) rec.params["device"] = bench_device;
@@ -536,6 +536,42 @@ RunOutcome run_plan(const RunOptions& opts) {
       if (!opts.quiet && check.max_gflops > 1.1 * check.peak) {
         std::fprintf(stderr, "the host's FMA rate reached %.0f GFLOP/s during the run, above the %.0f measured at its "
                      "start: roofline fractions use %.0f\n", check.max_gflops, check.peak, check.max_gflops);
+      }
+    }
+  }
+
+  // The read peak, like the FMA peak, is the best the host showed: measured again after the last
+  // benchmark. A start in a slow moment (this project's VM read 13-19 GB/s from run to run) would
+  // otherwise inflate every memory-bound fraction. Fractions a benchmark computed itself against
+  // the read peak name it in counters.peak_read_gbps and are rescaled.
+  const double start_bw = peak_bandwidth_gbps(run.host, "cpu");
+  bool own_read_fraction = false;
+  for (const auto& s : run.suites)
+    for (const auto& r : s.benchmarks)
+      own_read_fraction = own_read_fraction || (!r.skipped && r.counters.contains("peak_read_gbps"));
+  if (opts.measure_peaks && start_bw > 0 && (!cpu_roofline.empty() || own_read_fraction)) {
+    const double end_bw = opts.read_probe ? opts.read_probe() : measure_read_bandwidth(opts.quick);
+    run.host["peak"]["read_gbps_at_end"] = end_bw;
+    if (end_bw > start_bw) {
+      run.host["peak"]["read_gbps_at_start"] = start_bw;
+      run.host["peak"]["read_gbps"] = end_bw;
+      for (const CpuRoofline& r : cpu_roofline) {
+        BenchmarkRecord& rec = run.suites[r.suite].benchmarks[r.index];
+        rec.counters["roofline_fraction"] = roofline_fraction(rec.stats.median, r.bytes, r.flops, end_bw,
+                                                              peak_gflops(run.host, "cpu"));
+      }
+      for (auto& s : run.suites)
+        for (auto& rec : s.benchmarks) {
+          if (rec.skipped || !rec.counters.contains("peak_read_gbps") || !rec.counters.contains("roofline_fraction"))
+            continue;
+          const double used = rec.counters["peak_read_gbps"].get<double>();
+          if (used <= 0 || used >= end_bw) continue;
+          rec.counters["roofline_fraction"] = rec.counters["roofline_fraction"].get<double>() * used / end_bw;
+          rec.counters["peak_read_gbps"] = end_bw;
+        }
+      if (!opts.quiet && end_bw > 1.1 * start_bw) {
+        std::fprintf(stderr, "the host read %.1f GB/s after the last benchmark, above the %.1f measured at the "
+                     "start: roofline fractions use %.1f\n", end_bw, start_bw, end_bw);
       }
     }
   }

@@ -279,6 +279,82 @@ std::vector<Benchmark> throttle_suite(const SuiteContext&) {
 
 DSBENCH_REGISTER_SUITE({"test_throttle", "runner throttle-detection test suite", throttle_suite});
 
+// A memory-bound CPU benchmark with a scripted 2 ms per repetition, and a measurement that computes
+// its own fraction against the read peak it names (as e2e decode does).
+std::vector<Benchmark> read_peak_suite(const SuiteContext& ctx) {
+  std::vector<Benchmark> out;
+  Benchmark stream;
+  stream.name = "stream";
+  stream.manual_time = true;
+  stream.bytes = 1e7;
+  stream.timed = [](benchmark::State& st) {
+    for (auto _ : st) st.SetIterationTime(2e-3);
+  };
+  out.push_back(stream);
+  Benchmark own;
+  own.name = "own_fraction";
+  own.measure = [peak = peak_bandwidth_gbps(ctx.host, "cpu")] {
+    Measurement m;
+    m.samples = {1e-3, 1e-3};
+    m.counters["peak_read_gbps"] = peak;
+    m.counters["roofline_fraction"] = 0.8;
+    return m;
+  };
+  out.push_back(own);
+  return out;
+}
+
+DSBENCH_REGISTER_SUITE({"test_read_peak", "runner read-peak test suite", read_peak_suite});
+
+// The read peak is measured again after the last benchmark: when the host read faster then, that
+// rate becomes the peak and the memory-bound fractions (the runner's and a benchmark's own) are
+// redone against it; a slower reading at the end changes nothing but is recorded.
+TEST(Runner, ReadPeakIsTheBestOfStartAndEnd) {
+  fs::path out = fs::temp_directory_path() / "dsbench_runner_read_peak.json";
+  RunOptions o = options(out);
+  o.suites = {{"test_read_peak", "dsv3-tiny", {}}};
+  o.measure_peaks = true;
+  double start = 0;
+  o.read_probe = [&] { return 0.0; };
+  RunOutcome base = run_plan(o);
+  start = base.record.host["peak"]["read_gbps"].get<double>();
+  ASSERT_GT(start, 0);
+  EXPECT_FALSE(base.record.host["peak"].contains("read_gbps_at_start")) << "a slower end reading changes nothing";
+  EXPECT_EQ(base.record.host["peak"]["read_gbps_at_end"], 0);
+  const BenchmarkRecord* s0 = find(base.record, "stream");
+  ASSERT_NE(s0, nullptr);
+  EXPECT_NEAR(s0->counters["roofline_fraction"].get<double>(), 1e7 / (start * 1e9) / 2e-3, 1e-9);
+
+  int calls = 0;
+  o.read_probe = [&] {
+    ++calls;
+    return 4 * start;
+  };
+  RunOutcome fast = run_plan(o);
+  EXPECT_EQ(calls, 1);
+  const nlohmann::json& peak = fast.record.host["peak"];
+  const double start2 = peak["read_gbps_at_start"].get<double>();
+  EXPECT_DOUBLE_EQ(peak["read_gbps"].get<double>(), 4 * start);
+  EXPECT_LT(start2, 4 * start);
+  const BenchmarkRecord* s = find(fast.record, "stream");
+  ASSERT_NE(s, nullptr);
+  EXPECT_NEAR(s->counters["roofline_fraction"].get<double>(), 1e7 / (4 * start * 1e9) / 2e-3, 1e-9);
+  const BenchmarkRecord* own = find(fast.record, "own_fraction");
+  ASSERT_NE(own, nullptr);
+  EXPECT_NEAR(own->counters["roofline_fraction"].get<double>(), 0.8 * start2 / (4 * start), 1e-9);
+  EXPECT_DOUBLE_EQ(own->counters["peak_read_gbps"].get<double>(), 4 * start);
+  // The file on disk says the same.
+  nlohmann::json f = load_result_file(out);
+  EXPECT_DOUBLE_EQ(f["host"]["peak"]["read_gbps"].get<double>(), 4 * start);
+
+  // Without peaks there is nothing to redo and no second measurement.
+  o.measure_peaks = false;
+  calls = 0;
+  run_plan(o);
+  EXPECT_EQ(calls, 0);
+  fs::remove(out);
+}
+
 // Throttle detection: a repetition whose bracketing probes read below the threshold (of the
 // measured FMA peak) is set aside and retaken; when the host stays slow, the retakes are bounded
 // and the record is flagged, never passed off as a normal one; threshold 0 turns it off.

@@ -16,6 +16,8 @@ struct CpuPeak {
 
 // Measures CPU peaks with every OpenMP thread. quick: smaller working set and fewer passes.
 CpuPeak measure_cpu_peak(bool quick);
+// CpuPeak::read_gbps alone (the runner measures it again at the end of a run).
+double measure_read_bandwidth(bool quick);
 
 // The compute speed the host gives right now, from two loops of about a tenth of a millisecond on
 // every OpenMP thread: the FMA loop of CpuPeak::fma_gflops (registers only), and the same FMAs fed
