@@ -176,13 +176,15 @@ struct ChunkLanes {
 constexpr int kPvAhead = 2;
 
 // The 2*NH products of one 16-token block at pair p (w: its 64 bytes) into the lane accumulators.
-template <int NH>
-DSB_LANES_INLINE void pv_block(__m512i w, const float* pb, int64_t ldp, __m512* a) {
+// Masked: only the lanes in mk are valid (w already zero past them); the probabilities are loaded
+// under the same mask. Full blocks use plain loads: a masked load costs an extra vector µop.
+template <int NH, bool Masked = false>
+DSB_LANES_INLINE void pv_block(__m512i w, const float* pb, int64_t ldp, __m512* a, __mmask16 mk = 0xFFFF) {
   const __m512i hi = _mm512_set1_epi32(int(0xFFFF0000u));
   const __m512 e = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
   const __m512 o = _mm512_castsi512_ps(_mm512_and_si512(w, hi));
   DSB_UNROLL for (int i = 0; i < NH; ++i) {
-    const __m512 pi = _mm512_loadu_ps(pb + i * ldp);
+    const __m512 pi = Masked ? _mm512_maskz_loadu_ps(mk, pb + i * ldp) : _mm512_loadu_ps(pb + i * ldp);
     a[2 * i] = _mm512_fmadd_ps(pi, e, a[2 * i]);
     a[2 * i + 1] = _mm512_fmadd_ps(pi, o, a[2 * i + 1]);
   }
@@ -209,15 +211,7 @@ DSB_LANES_INLINE void pv_lanes(int Dv, const float* P, int64_t ldp, const ChunkL
     for (int b = 0; b < cl.ntail; ++b) {
       const LaneBlock& lb = cl.tail[b];
       const __mmask16 mk = lb.valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << lb.valid) - 1u);
-      const __m512i w = _mm512_maskz_loadu_epi32(mk, lb.k + int64_t(p) * (2 * kKeyLanes));
-      const __m512i hi = _mm512_set1_epi32(int(0xFFFF0000u));
-      const __m512 e = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
-      const __m512 o = _mm512_castsi512_ps(_mm512_and_si512(w, hi));
-      DSB_UNROLL for (int i = 0; i < NH; ++i) {
-        const __m512 pi = _mm512_maskz_loadu_ps(mk, P + lb.t + i * ldp);
-        a[2 * i] = _mm512_fmadd_ps(pi, e, a[2 * i]);
-        a[2 * i + 1] = _mm512_fmadd_ps(pi, o, a[2 * i + 1]);
-      }
+      pv_block<NH, true>(_mm512_maskz_loadu_epi32(mk, lb.k + int64_t(p) * (2 * kKeyLanes)), P + lb.t, ldp, a, mk);
     }
     float* ap = accp + int64_t(p) * 16;
     _mm512_storeu_ps(ap, _mm512_add_ps(_mm512_loadu_ps(ap), reduce16(a)));
