@@ -205,9 +205,8 @@ double measure_read_bandwidth(bool quick) {
 
 CpuPeak measure_cpu_peak(bool quick) {
   CpuPeak p;
-  const size_t mib = kMiB;
   p.read_gbps = measure_read_bandwidth(quick);
-  p.triad_gbps = measure_triad_gbps(quick ? 192 * mib : 384 * mib, quick ? 3 : 5);
+  p.triad_gbps = measure_triad_gbps(quick ? 192 * kMiB : 384 * kMiB, quick ? 3 : 5);
   p.fma_gflops = measure_fma_gflops(quick ? 4'000'000 : 20'000'000, 3);
   return p;
 }

@@ -439,6 +439,15 @@ RunOutcome run_plan(const RunOptions& opts) {
     double bytes, flops;
   };
   std::vector<CpuRoofline> cpu_roofline;
+  // After a peak in run.host was raised: the runner-computed CPU fractions against the peaks now.
+  auto redo_cpu_fractions = [&] {
+    for (const CpuRoofline& r : cpu_roofline) {
+      BenchmarkRecord& rec = run.suites[r.suite].benchmarks[r.index];
+      rec.counters["roofline_fraction"] = roofline_fraction(rec.stats.median, r.bytes, r.flops,
+                                                            peak_bandwidth_gbps(run.host, "cpu"),
+                                                            peak_gflops(run.host, "cpu"));
+    }
+  };
 
   Progress progress(show_progress, pending.size());
   for (size_t k = 0; k < pending.size(); ++k) {
@@ -527,12 +536,7 @@ RunOutcome run_plan(const RunOptions& opts) {
       // so that a slow start never inflates them.
       run.host["peak"]["fma_gflops_at_start"] = check.peak;
       run.host["peak"]["fma_gflops"] = check.max_gflops;
-      for (const CpuRoofline& r : cpu_roofline) {
-        BenchmarkRecord& rec = run.suites[r.suite].benchmarks[r.index];
-        rec.counters["roofline_fraction"] =
-            roofline_fraction(rec.stats.median, r.bytes, r.flops, peak_bandwidth_gbps(run.host, "cpu"),
-                              check.max_gflops);
-      }
+      redo_cpu_fractions();
       if (!opts.quiet && check.max_gflops > 1.1 * check.peak) {
         std::fprintf(stderr, "the host's FMA rate reached %.0f GFLOP/s during the run, above the %.0f measured at its "
                      "start: roofline fractions use %.0f\n", check.max_gflops, check.peak, check.max_gflops);
@@ -555,11 +559,7 @@ RunOutcome run_plan(const RunOptions& opts) {
     if (end_bw > start_bw) {
       run.host["peak"]["read_gbps_at_start"] = start_bw;
       run.host["peak"]["read_gbps"] = end_bw;
-      for (const CpuRoofline& r : cpu_roofline) {
-        BenchmarkRecord& rec = run.suites[r.suite].benchmarks[r.index];
-        rec.counters["roofline_fraction"] = roofline_fraction(rec.stats.median, r.bytes, r.flops, end_bw,
-                                                              peak_gflops(run.host, "cpu"));
-      }
+      redo_cpu_fractions();
       for (auto& s : run.suites)
         for (auto& rec : s.benchmarks) {
           if (rec.skipped || !rec.counters.contains("peak_read_gbps") || !rec.counters.contains("roofline_fraction"))
