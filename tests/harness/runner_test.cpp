@@ -251,19 +251,26 @@ TEST(Runner, NoiseBasedStoppingAddsRepetitionsUntilTheMedianIsKnown) {
   fs::remove(out);
 }
 
-// A CPU benchmark with a scripted time per iteration (2 ms, one call per repetition) that counts
-// its calls, and a measurement: the host speed probe is scripted against those calls.
+// A CPU benchmark with a scripted time per iteration: 2 ms, one call per repetition, each call
+// counted in `calls` when given.
+Benchmark two_ms_benchmark(const std::string& name, std::shared_ptr<int> calls = nullptr) {
+  Benchmark b;
+  b.name = name;
+  b.manual_time = true;
+  b.timed = [calls](benchmark::State& st) {
+    for (auto _ : st) st.SetIterationTime(2e-3);
+    if (calls) ++*calls;
+  };
+  return b;
+}
+
+// A compute-bound scripted benchmark that counts its calls, and a measurement: the host speed
+// probe is scripted against those calls.
 std::shared_ptr<int> g_throttle_calls = std::make_shared<int>(0);
 std::vector<Benchmark> throttle_suite(const SuiteContext&) {
   std::vector<Benchmark> out;
-  Benchmark steady;
-  steady.name = "steady";
-  steady.manual_time = true;
+  Benchmark steady = two_ms_benchmark("steady", g_throttle_calls);
   steady.flops = 1e9;
-  steady.timed = [](benchmark::State& st) {
-    for (auto _ : st) st.SetIterationTime(2e-3);
-    ++*g_throttle_calls;
-  };
   out.push_back(steady);
   Benchmark measured;
   measured.name = "measured";
@@ -279,17 +286,12 @@ std::vector<Benchmark> throttle_suite(const SuiteContext&) {
 
 DSBENCH_REGISTER_SUITE({"test_throttle", "runner throttle-detection test suite", throttle_suite});
 
-// A memory-bound CPU benchmark with a scripted 2 ms per repetition, and a measurement that computes
-// its own fraction against the read peak it names (as e2e decode does).
+// A memory-bound scripted benchmark, and a measurement that computes its own fraction against the
+// read peak it names (as e2e decode does).
 std::vector<Benchmark> read_peak_suite(const SuiteContext& ctx) {
   std::vector<Benchmark> out;
-  Benchmark stream;
-  stream.name = "stream";
-  stream.manual_time = true;
+  Benchmark stream = two_ms_benchmark("stream");
   stream.bytes = 1e7;
-  stream.timed = [](benchmark::State& st) {
-    for (auto _ : st) st.SetIterationTime(2e-3);
-  };
   out.push_back(stream);
   Benchmark own;
   own.name = "own_fraction";
