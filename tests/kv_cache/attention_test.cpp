@@ -71,7 +71,11 @@ INSTANTIATE_TEST_SUITE_P(
         // lanes K tiles: 2-head groups (G = 6 = 4 + 2) and single heads over 128-token blocks
         // (64-token steps at both halves of a block), tails of 1, 17 and 33 tokens
         GqaCase{{12, 2, 34, 20}, DType::kBF16, {161, 17, 33, 1}, 128},
-        GqaCase{{3, 3, 62, 16}, DType::kBF16, {300, 97}, 32}));
+        GqaCase{{3, 3, 62, 16}, DType::kBF16, {300, 97}, 32},
+        // long enough that the work plan cuts its last items into pieces (one sequence split
+        // across items and pieces, then a batch whose last sequences are cut)
+        GqaCase{{8, 1, 96, 64}, DType::kBF16, {5000}, 64},
+        GqaCase{{8, 2, 96, 64}, DType::kF32, {900, 3100, 2500}, 64}));
 
 struct MlaCase {
   MlaShape shape;
@@ -158,7 +162,10 @@ INSTANTIATE_TEST_SUITE_P(
         MlaCase{{16, 512, 128, 64, 128}, DType::kBF16, {150}, 64},         // DeepSeek-V3 dims
         // 4 or more sequences: W_UK/W_UV applied per head to all of them in one product
         MlaCase{{8, 128, 64, 32, 64}, DType::kBF16, {40, 1, 129, 64, 7}, 16},
-        MlaCase{{16, 512, 128, 64, 128}, DType::kF32, {20, 70, 3, 9, 1, 33, 64}, 32}));
+        MlaCase{{16, 512, 128, 64, 128}, DType::kF32, {20, 70, 3, 9, 1, 33, 64}, 32},
+        // the work plan's last items cut into pieces (see GqaTest)
+        MlaCase{{8, 128, 64, 32, 64}, DType::kBF16, {4500}, 64},
+        MlaCase{{8, 128, 64, 32, 64}, DType::kF32, {700, 3000, 2100}, 64}));
 
 // An engine that applies W_UK and W_UV itself passes q_latent and takes out_latent; composed by
 // hand with the same weights, that equals the whole absorbed kernel and the float64 reference.
