@@ -17,7 +17,8 @@ void plan_splits(const DecodeBatch& s, int64_t min_tokens, std::vector<WorkItem>
   const int64_t threads = std::max(1, omp_get_max_threads());
   const int64_t target_items = 4 * threads;
   auto round_up = [&](int64_t n) { return (n + s.block_size - 1) / s.block_size * s.block_size; };
-  const int64_t chunk = round_up(std::max<int64_t>(min_tokens, (total + target_items - 1) / target_items));
+  const int64_t chunk =
+      round_up(std::max<int64_t>(min_tokens, (total + target_items - 1) / target_items));
   items.clear();
   for (int b = 0; b < s.batch; ++b)
     for (int64_t t0 = 0; t0 < s.seq_lens[b]; t0 += chunk)
@@ -30,12 +31,14 @@ void plan_splits(const DecodeBatch& s, int64_t min_tokens, std::vector<WorkItem>
   // 1.79 -> 1.69, 64K 3.77 -> 3.38 and 3.53 -> 3.27; dsv3-tiny MQA 2-3%; DeepSeek-V3 shapes and
   // batches of short sequences within the noise (+-3%).
   const int64_t piece = std::max<int64_t>(min_tokens, round_up(chunk / 8));
-  if (piece >= chunk || int64_t(items.size()) <= threads) return;
+  // One thread has nothing to even out.
+  if (threads == 1 || piece >= chunk || int64_t(items.size()) <= threads) return;
   static thread_local std::vector<WorkItem> tail_buf;  // reused: no allocation per call
   tail_buf.assign(items.end() - threads, items.end());
   items.resize(items.size() - size_t(threads));
   for (const WorkItem& it : tail_buf)  // in order: a sequence's items stay together
-    for (int64_t t0 = it.t0; t0 < it.t1; t0 += piece) items.push_back({it.b, t0, std::min(it.t1, t0 + piece)});
+    for (int64_t t0 = it.t0; t0 < it.t1; t0 += piece)
+      items.push_back({it.b, t0, std::min(it.t1, t0 + piece)});
 }
 
 void combine_splits(const std::vector<WorkItem>& items, int batch, int heads, int dim,
