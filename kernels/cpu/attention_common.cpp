@@ -27,9 +27,9 @@ void plan_splits(const DecodeBatch& s, int64_t min_tokens, std::vector<WorkItem>
   // even when one core runs slower than the other (on a shared host they often differ by 20-40%
   // for minutes). Whole-chunk items at the end left the faster thread idle for up to one chunk;
   // more chunks throughout cost every item its start-up. dsv3-tiny MLA-absorbed, batch 1, both
-  // variants alternating in one process, two sessions: 16K 0.75 -> 0.68 and 0.91 -> 0.87 ms, 32K
-  // 1.79 -> 1.69, 64K 3.77 -> 3.38 and 3.53 -> 3.27; dsv3-tiny MQA 2-3%; DeepSeek-V3 shapes and
-  // batches of short sequences within the noise (+-3%).
+  // variants alternating in one process, two separate runs: 16K 0.75 -> 0.68 and 0.91 -> 0.87 ms,
+  // 32K 1.79 -> 1.69, 64K 3.77 -> 3.38 and 3.53 -> 3.27; dsv3-tiny MQA 2-3%; DeepSeek-V3 shapes
+  // and batches of short sequences within the noise (+-3%).
   const int64_t piece = std::max<int64_t>(min_tokens, round_up(chunk / 8));
   // One thread has nothing to even out.
   if (threads == 1 || piece >= chunk || int64_t(items.size()) <= threads) return;
