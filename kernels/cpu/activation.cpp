@@ -20,7 +20,7 @@ void silu_mul(const float* gate_up, int64_t rows, int64_t inter, int64_t ld, flo
     const float* u = g + inter;
     float* o = out + r * inter;
     for (int64_t i = 0; i < inter; i += 16) {
-      const __mmask16 mk = inter - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (inter - i)) - 1u);
+      const __mmask16 mk = detail::first_lanes(inter - i);
       const __m512 gv = _mm512_maskz_loadu_ps(mk, g + i);
       // e^-g with -g clamped to [-87, 87]: 1 + e^-g stays finite and its reciprocal normal (silu is
       // below 1e-36 there anyway).

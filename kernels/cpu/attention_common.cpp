@@ -89,7 +89,7 @@ void softmax_update(int h0, int nh, int n, float* s, int64_t ld, float* m, float
                     int dim) {
 #if defined(__AVX512F__)
   const int nfull = n / 16 * 16;
-  const __mmask16 tail = __mmask16((1u << (n - nfull)) - 1u);
+  const __mmask16 tail = first_lanes(n - nfull);
   for (int h = h0; h < h0 + nh; ++h) {
     float* sh = s + int64_t(h - h0) * ld;
     __m512 mx = _mm512_set1_ps(-INFINITY);
@@ -215,7 +215,7 @@ void bc_blocks(int M, int N, int K, const float* A, int64_t sai, int64_t sak, fl
     const int nc = std::min(kBcNC, N - j0);
     const int nv = (nc + 15) / 16;
     const int rem = nc - 16 * (nv - 1);
-    const __mmask16 last = rem == 16 ? __mmask16(0xFFFF) : __mmask16((1u << rem) - 1u);
+    const __mmask16 last = first_lanes(rem);
     for (int k0 = 0; k0 < K; k0 += kBcKC) {
       const int kc = std::min(kBcKC, K - k0);
       const bool acc = accumulate || k0 > 0;

@@ -84,7 +84,7 @@ DSB_LANES_INLINE void lanes_score_tile(int D, const float* q, const uint16_t* k,
   DSB_UNROLL for (int j = 0; j < NG; ++j) {
     const int valid = std::clamp(nt - 16 * j, 0, 16);
     if (valid == 0) break;
-    const __mmask16 m = valid == 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1u);
+    const __mmask16 m = first_lanes(valid);
     DSB_UNROLL for (int i = 0; i < MR; ++i) {
       __m512 r = c[0][j][i];
       if constexpr (kSplit) r = _mm512_add_ps(r, c[1][j][i]);
@@ -210,7 +210,7 @@ DSB_LANES_INLINE void pv_lanes(int Dv, const float* P, int64_t ldp, const ChunkL
     }
     for (int b = 0; b < cl.ntail; ++b) {
       const LaneBlock& lb = cl.tail[b];
-      const __mmask16 mk = lb.valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << lb.valid) - 1u);
+      const __mmask16 mk = first_lanes(lb.valid);
       pv_block<NH, true>(_mm512_maskz_loadu_epi32(mk, lb.k + int64_t(p) * (2 * kKeyLanes)), P + lb.t, ldp, a, mk);
     }
     float* ap = accp + int64_t(p) * 16;

@@ -79,7 +79,7 @@ void score_tile(int D, const float* q, int64_t ldq, const T* k, int64_t ldk, int
     }
   }
   if (d < D) {
-    const __mmask16 m = __mmask16((1u << (D - d)) - 1u);
+    const __mmask16 m = first_lanes(D - d);
     __m512 kv[NT];
     DSB_UNROLL for (int j = 0; j < NT; ++j) kv[j] = load16m(m, kr[j] + d);
     DSB_UNROLL for (int i = 0; i < MR; ++i) {
@@ -134,7 +134,7 @@ void pv_rows(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float*
     const int nv = (nvec - v0 + blocks - 1) / blocks;
     const int ne = std::min(16 * nv, Dv - e0);
     const int rem = ne - 16 * (nv - 1);
-    const __mmask16 last = rem == 16 ? __mmask16(0xFFFF) : __mmask16((1u << rem) - 1u);
+    const __mmask16 last = first_lanes(rem);
     switch (nv) {
       case 1: pv_tile<MR, 1>(n, p, ldp, v + e0, ldv, acc + e0, lda, last); break;
       case 2: pv_tile<MR, 2>(n, p, ldp, v + e0, ldv, acc + e0, lda, last); break;

@@ -84,7 +84,7 @@ inline void micro(const float* x, int64_t ldx, const WT* w, int64_t ldw, int64_t
     }
   }
   if (kk < k) {
-    __mmask16 mk = __mmask16((1u << (k - kk)) - 1u);
+    const __mmask16 mk = detail::first_lanes(k - kk);
     __m512 wv[NR];
     for (int j = 0; j < NR; ++j) wv[j] = load_w_mask(w + j * ldw + kk, mk);
     for (int i = 0; i < MR; ++i) {
@@ -140,7 +140,7 @@ void gemv16(const float* x, const WT* w, int64_t ldw, int64_t k, float* y, bool 
     for (int j = 0; j < 16; ++j) a[j] = _mm512_fmadd_ps(xv, load_w(w + j * ldw + kk), a[j]);
   }
   if (kk < k) {
-    const __mmask16 mk = __mmask16((1u << (k - kk)) - 1u);
+    const __mmask16 mk = detail::first_lanes(k - kk);
     const __m512 xv = _mm512_maskz_loadu_ps(mk, x + kk);
     for (int j = 0; j < 16; ++j) a[j] = _mm512_fmadd_ps(xv, load_w_mask(w + j * ldw + kk, mk), a[j]);
   }
@@ -390,7 +390,7 @@ void panel_tile(const float* x, int64_t ldx, const uint16_t* w, int64_t pstride,
   for (int p = 0; p < NP; ++p) {
     const int64_t left = ncols - 16 * p;
     if (left <= 0) break;
-    const __mmask16 mk = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+    const __mmask16 mk = detail::first_lanes(left);
     for (int i = 0; i < MR; ++i) {
       float* yp = y + i * ldy + 16 * p;
       __m512 v = c[i][p];
