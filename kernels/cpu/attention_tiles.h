@@ -14,6 +14,11 @@ namespace dsbench::kernels::detail {
 
 constexpr int kChunk = 64;  // tokens per online-softmax step (bounded by the block size too)
 
+// The P.V tiles' optional prefetch cursor (anything with next()): none.
+struct NoPf {
+  void next() {}
+};
+
 template <class T>
 inline float elem_f(const T* p, int64_t i) {
   if constexpr (std::is_same_v<T, float>) return p[i];
@@ -42,7 +47,7 @@ inline __m512 load16m(__mmask16 m, const T* p) {
 
 
 // 16 vectors -> one: lane r = horizontal sum of v[r] (45 shuffles/adds for 16 sums).
-inline __m512 reduce16(const __m512* v) {
+DSB_ALWAYS_INLINE __m512 reduce16(const __m512* v) {
   __m512 s[8], w[4], z[2];
   DSB_UNROLL for (int k = 0; k < 8; ++k)
     s[k] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * k], v[2 * k + 1]),
@@ -95,10 +100,11 @@ void score_tile(int D, const float* q, int64_t ldq, const T* k, int64_t ldk, int
 }
 
 // acc[i][0..16*NV) += sum_t p[i][t] * v[t][0..16*NV) for MR heads; each V vector is loaded and
-// widened once for all MR heads. The last vector is masked (Dv tails).
-template <int MR, int NV, class T>
+// widened once for all MR heads. The last vector is masked (Dv tails). pf (optional): two of its
+// lines per token.
+template <int MR, int NV, class T, class Pf>
 void pv_tile(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float* acc, int64_t lda,
-             __mmask16 last) {
+             __mmask16 last, Pf* pf) {
   __m512 c[MR][NV];
   DSB_UNROLL for (int i = 0; i < MR; ++i)
     DSB_UNROLL for (int j = 0; j < NV; ++j)
@@ -113,6 +119,10 @@ void pv_tile(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float*
       const __m512 a = _mm512_set1_ps(p[i * ldp + t]);
       DSB_UNROLL for (int j = 0; j < NV; ++j) c[i][j] = _mm512_fmadd_ps(a, b[j], c[i][j]);
     }
+    if (pf) {
+      pf->next();
+      pf->next();
+    }
   }
   DSB_UNROLL for (int i = 0; i < MR; ++i) {
     DSB_UNROLL for (int j = 0; j + 1 < NV; ++j) _mm512_storeu_ps(acc + i * lda + 16 * j, c[i][j]);
@@ -122,9 +132,9 @@ void pv_tile(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float*
 
 constexpr int pv_max_nv(int mr) { return mr >= 8 ? 3 : 4; }
 
-template <int MR, class T>
+template <int MR, class T, class Pf = NoPf>
 void pv_rows(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float* acc, int64_t lda,
-             int Dv) {
+             int Dv, Pf* pf = nullptr) {
   constexpr int NVM = pv_max_nv(MR);
   // Column blocks of at most NVM vectors, balanced (Dv = 64 with NVM = 3: 2 + 2, not 3 + 1, as
   // each block re-reads the probabilities).
@@ -136,11 +146,11 @@ void pv_rows(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float*
     const int rem = ne - 16 * (nv - 1);
     const __mmask16 last = first_lanes(rem);
     switch (nv) {
-      case 1: pv_tile<MR, 1>(n, p, ldp, v + e0, ldv, acc + e0, lda, last); break;
-      case 2: pv_tile<MR, 2>(n, p, ldp, v + e0, ldv, acc + e0, lda, last); break;
-      case 3: pv_tile<MR, 3>(n, p, ldp, v + e0, ldv, acc + e0, lda, last); break;
+      case 1: pv_tile<MR, 1>(n, p, ldp, v + e0, ldv, acc + e0, lda, last, pf); break;
+      case 2: pv_tile<MR, 2>(n, p, ldp, v + e0, ldv, acc + e0, lda, last, pf); break;
+      case 3: pv_tile<MR, 3>(n, p, ldp, v + e0, ldv, acc + e0, lda, last, pf); break;
       default:
-        if constexpr (NVM >= 4) pv_tile<MR, 4>(n, p, ldp, v + e0, ldv, acc + e0, lda, last);
+        if constexpr (NVM >= 4) pv_tile<MR, 4>(n, p, ldp, v + e0, ldv, acc + e0, lda, last, pf);
         break;
     }
     e0 += 16 * nv;
@@ -160,9 +170,9 @@ void score_tile(int D, const float* q, int64_t ldq, const T* k, int64_t ldk, int
       s[i * lds + j] = acc;
     }
 }
-template <int MR, class T>
+template <int MR, class T, class Pf = NoPf>
 void pv_rows(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float* acc, int64_t lda,
-             int Dv) {
+             int Dv, Pf* = nullptr) {
   DSB_UNROLL for (int i = 0; i < MR; ++i)
     for (int t = 0; t < n; ++t) {
       const float w = p[i * ldp + t];
@@ -174,14 +184,14 @@ void pv_rows(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float*
 // Largest of 8, 4, 2, 1 not above r: the head-group size of the small-G tiles.
 inline int head_group(int r) { return r >= 8 ? 8 : r >= 4 ? 4 : r >= 2 ? 2 : 1; }
 
-template <class T>
+template <class T, class Pf = NoPf>
 void pv_small(int mr, int n, const float* p, const T* v, int64_t ldv, float* acc, int Dv,
-              int64_t ldp = kChunk) {
+              int64_t ldp = kChunk, Pf* pf = nullptr) {
   switch (mr) {
-    case 8: pv_rows<8>(n, p, ldp, v, ldv, acc, Dv, Dv); break;
-    case 4: pv_rows<4>(n, p, ldp, v, ldv, acc, Dv, Dv); break;
-    case 2: pv_rows<2>(n, p, ldp, v, ldv, acc, Dv, Dv); break;
-    default: pv_rows<1>(n, p, ldp, v, ldv, acc, Dv, Dv); break;
+    case 8: pv_rows<8>(n, p, ldp, v, ldv, acc, Dv, Dv, pf); break;
+    case 4: pv_rows<4>(n, p, ldp, v, ldv, acc, Dv, Dv, pf); break;
+    case 2: pv_rows<2>(n, p, ldp, v, ldv, acc, Dv, Dv, pf); break;
+    default: pv_rows<1>(n, p, ldp, v, ldv, acc, Dv, Dv, pf); break;
   }
 }
 
