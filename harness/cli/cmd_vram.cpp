@@ -15,14 +15,19 @@ namespace {
 namespace po = boost::program_options;
 using nlohmann::json;
 
+// Bytes in GB, or MB below 1 GB (small models would print 0.0 GB otherwise).
 std::string gb(double bytes) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.1f GB", bytes / 1e9);
+  if (bytes >= 1e9 || bytes == 0) std::snprintf(buf, sizeof buf, "%.1f GB", bytes / 1e9);
+  else std::snprintf(buf, sizeof buf, "%.1f MB", bytes / 1e6);
   return buf;
 }
+// A parameter count in billions, or millions / thousands where billions would print 0.00B.
 std::string billions(double n) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.2fB", n / 1e9);
+  if (n >= 1e9 || n == 0) std::snprintf(buf, sizeof buf, "%.2fB", n / 1e9);
+  else if (n >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", n / 1e6);
+  else std::snprintf(buf, sizeof buf, "%.1fK", n / 1e3);
   return buf;
 }
 std::string pad(const std::string& s, size_t w) { return s.size() >= w ? s : s + std::string(w - s.size(), ' '); }

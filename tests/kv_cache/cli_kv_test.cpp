@@ -86,4 +86,18 @@ TEST(CliVram, FitsTableForQ4) {
   EXPECT_NE(t.out.find("MI300X 192G"), std::string::npos);
 }
 
+// A model far below a billion parameters prints its counts and bytes in units that show them,
+// not as 0.00B and 0.0 GB.
+TEST(CliVram, SmallModelPrintsMillionsAndMegabytes) {
+  CmdResult r = run("vram --model dsv3-tiny --quant bf16 --context 128 --batch 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("0.00B"), std::string::npos) << r.out;
+  // 48.75M parameters (37.75M in routed experts) at 2 bytes: 97.5 MB.
+  EXPECT_NE(r.out.find("48.75M counted"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("routed experts 37.75M"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("weights:  97.5 MB"), std::string::npos) << r.out;
+  // 128 tokens x 1,280 B in whole 64-token blocks: 0.2 MB.
+  EXPECT_NE(r.out.find("KV cache: 0.2 MB"), std::string::npos) << r.out;
+}
+
 }  // namespace
