@@ -357,6 +357,48 @@ TEST(Runner, ReadPeakIsTheBestOfStartAndEnd) {
   fs::remove(out);
 }
 
+// Readings between benchmarks count too: the best of them and the end reading becomes the peak
+// when it beats the start, and each is recorded. With a long interval there are none.
+TEST(Runner, ReadPeakTakesReadingsBetweenBenchmarks) {
+  fs::path out = fs::temp_directory_path() / "dsbench_runner_read_during.json";
+  RunOptions o = options(out);
+  o.suites = {{"test_read_peak", "dsv3-tiny", {}}};
+  o.measure_peaks = true;
+  o.read_probe_interval_s = 0;  // after every CPU benchmark but the last
+  double start = 0;
+  o.read_probe = [&] { return 0.0; };
+  start = run_plan(o).record.host["peak"]["read_gbps"].get<double>();
+  ASSERT_GT(start, 0);
+
+  // Two benchmarks: one reading between them (5x the start), then the end reading (2x).
+  std::vector<double> readings = {5 * start, 2 * start};
+  size_t calls = 0;
+  o.read_probe = [&] { return readings.at(calls++); };
+  RunOutcome r = run_plan(o);
+  EXPECT_EQ(calls, 2u);
+  const nlohmann::json& peak = r.record.host["peak"];
+  EXPECT_DOUBLE_EQ(peak["read_gbps"].get<double>(), 5 * start);
+  EXPECT_DOUBLE_EQ(peak["read_gbps_at_end"].get<double>(), 2 * start);
+  ASSERT_TRUE(peak["read_gbps_during"].is_array());
+  ASSERT_EQ(peak["read_gbps_during"].size(), 1u);
+  EXPECT_DOUBLE_EQ(peak["read_gbps_during"][0].get<double>(), 5 * start);
+  const double start2 = peak["read_gbps_at_start"].get<double>();
+  const BenchmarkRecord* s = find(r.record, "stream");
+  ASSERT_NE(s, nullptr);
+  EXPECT_NEAR(s->counters["roofline_fraction"].get<double>(), 1e7 / (5 * start * 1e9) / 2e-3, 1e-9);
+  const BenchmarkRecord* own = find(r.record, "own_fraction");
+  ASSERT_NE(own, nullptr);
+  EXPECT_NEAR(own->counters["roofline_fraction"].get<double>(), 0.8 * start2 / (5 * start), 1e-9);
+
+  // The default interval (60 s) takes no reading between these millisecond benchmarks.
+  o.read_probe_interval_s = 60;
+  calls = 0;
+  RunOutcome q = run_plan(o);
+  EXPECT_EQ(calls, 1u);
+  EXPECT_FALSE(q.record.host["peak"].contains("read_gbps_during"));
+  fs::remove(out);
+}
+
 // Throttle detection: a repetition whose bracketing probes read below the threshold (of the
 // measured FMA peak) is set aside and retaken; when the host stays slow, the retakes are bounded
 // and the record is flagged, never passed off as a normal one; threshold 0 turns it off.
