@@ -449,10 +449,13 @@ RunOutcome run_plan(const RunOptions& opts) {
     }
   };
 
-  // Read-bandwidth readings between CPU benchmarks (see RunOptions::read_probe_interval_s): this
-  // project's VMs read anywhere from 22 to 31 GB/s within minutes, so two readings (start and end)
-  // can both miss the rate the benchmarks in between reached.
-  const auto read_probe = [&] { return opts.read_probe ? opts.read_probe() : measure_read_bandwidth(opts.quick); };
+  // Read-bandwidth readings between CPU benchmarks with a roofline fraction (see
+  // RunOptions::read_probe_interval_s): this project's VMs read anywhere from 22 to 35 GB/s within
+  // minutes, so two readings (start and end) can both miss the rate the benchmarks in between
+  // reached.
+  const auto read_probe = [&] {
+    return opts.read_probe ? opts.read_probe() : measure_read_bandwidth(opts.quick);
+  };
   const bool read_probes_on =
       opts.measure_peaks && opts.read_probe_interval_s >= 0 && peak_bandwidth_gbps(run.host, "cpu") > 0;
   std::vector<double> read_during;
@@ -519,11 +522,12 @@ RunOutcome run_plan(const RunOptions& opts) {
         cpu_roofline.push_back({si, run.suites[si].benchmarks.size(), b.bytes, b.flops});
     }
     if (bench_device != device) rec.params["device"] = bench_device;
-    const bool cpu_measured = !rec.skipped && bench_device == "cpu";
+    const bool has_fraction =
+        !rec.skipped && bench_device == "cpu" && rec.counters.contains("roofline_fraction");
     partial.append(suite, rec);
     run.suites[si].benchmarks.push_back(std::move(rec));
     b = Benchmark{};  // free the benchmark's captured buffers before the next one
-    if (read_probes_on && cpu_measured && k + 1 < pending.size() &&
+    if (read_probes_on && has_fraction && k + 1 < pending.size() &&
         std::chrono::duration<double>(std::chrono::steady_clock::now() - last_read).count() >=
             opts.read_probe_interval_s) {
       read_during.push_back(read_probe());

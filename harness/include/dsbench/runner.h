@@ -41,11 +41,11 @@ struct RunOptions {
   double throttle_recovery = 0.05;
   // The probe; empty: probe_speed. Tests script it.
   std::function<SpeedReading()> speed_probe;
-  // With measure_peaks, the read bandwidth is measured again after the last benchmark, and
-  // between CPU benchmarks once read_probe_interval_s has passed since the last reading (0: after
-  // each one; negative: only at the end). When the best reading is higher than at the start, it
-  // becomes host.peak.read_gbps and the CPU roofline fractions are redone against it (as for the
-  // FMA peak). Empty: measure_read_bandwidth. Tests script it.
+  // With measure_peaks, the read bandwidth is measured again after the last benchmark, and after
+  // a CPU benchmark with a roofline fraction once read_probe_interval_s has passed since the last
+  // reading (0: after each one; negative: only at the end). When the best reading is higher than
+  // at the start, it becomes host.peak.read_gbps and the CPU roofline fractions are redone against
+  // it (as for the FMA peak). Empty: measure_read_bandwidth. Tests script it.
   std::function<double()> read_probe;
   double read_probe_interval_s = 60;
   std::string filter;      // ECMAScript regex over "suite/name{params}"; empty = all
