@@ -326,7 +326,7 @@ void small_item_lanes(const DecodeCore& c, const WorkItem& it, const WorkItem* n
   };
   ChunkStep steps[kVkChunk / kKeyLanes];
   ChunkLanes lanes;
-  const bool stream = Hkv == 1 && (c.v_in_k || c.v.token_stride == Dv);
+  const bool stream = c.v_in_k || c.v.token_stride == Dv;
   for (int64_t t = it.t0; t < it.t1;) {
     const int64_t t_end = std::min<int64_t>(it.t1, t + kVkChunk);
     int n = 0, ns = 0;
@@ -337,44 +337,52 @@ void small_item_lanes(const DecodeCore& c, const WorkItem& it, const WorkItem* n
       steps[ns++] = {table[tt / bs], s0, sn, n};
       n += sn;
     }
-    // One kv head with V in K or in contiguous rows (MLA-absorbed, MQA): the next chunk's lines
-    // (this item's, or the next item's first chunk), K then V, are prefetched over this whole
-    // chunk, one per score tile iteration and two per P.V group or token, so the memory keeps
-    // fetching while P.V computes from L2. Prefetching only during the scores, a step ahead, left
-    // it idle through P.V: dsv3-tiny at 16K and 32K, batch 1, took 5-14% longer (MLA-absorbed)
-    // and 11-17% longer (MQA).
-    PfCursor ps;
-    if (stream) {
+    // V in K or in contiguous rows: the lines of the next (chunk, kv head) step group (this
+    // chunk's next kv head, else this item's next chunk or the next item's first, kv head 0), K
+    // then V, are prefetched over this whole group, one per score tile iteration and two per P.V
+    // group or token, so the memory keeps fetching while P.V computes from L2. Prefetching only
+    // during the scores, a step ahead, left it idle through P.V. At batch 1 that took 5-14%
+    // longer for dsv3-tiny MLA-absorbed (16K, 32K), 11-17% for its MQA, 11% for its MHA, 3-6% for
+    // its GQA and 10-13% for DeepSeek-V3 GQA.
+    auto next_group = [&](int hk, PfCursor& ps) {
       const int32_t* tb = table;
-      int64_t a = t_end, e = std::min<int64_t>(it.t1, t_end + kVkChunk);
-      if (t_end >= it.t1) {
-        tb = next ? c.seqs->block_table + int64_t(next->b) * mb : nullptr;
-        a = next ? next->t0 : 0;
-        e = next ? std::min<int64_t>(next->t1, next->t0 + kVkChunk) : 0;
+      int64_t a = t, e = t_end;
+      int nh = hk + 1;
+      if (nh >= Hkv) {
+        nh = 0;
+        a = t_end;
+        e = std::min<int64_t>(it.t1, t_end + kVkChunk);
+        if (t_end >= it.t1) {
+          tb = next ? c.seqs->block_table + int64_t(next->b) * mb : nullptr;
+          a = next ? next->t0 : 0;
+          e = next ? std::min<int64_t>(next->t1, next->t0 + kVkChunk) : 0;
+        }
       }
       for (int pass = 0; pass < (c.v_in_k ? 1 : 2); ++pass)
         for (int64_t tt = a; tb && tt < e;) {
           const int s0 = int(tt % bs);
           const int64_t sn = std::min<int64_t>(bs - s0, e - tt);
           if (pass == 0) {
-            const char* p = static_cast<const char*>(row_ptr(c.k, tb[tt / bs], s0, 0));
+            const char* p = static_cast<const char*>(row_ptr(c.k, tb[tt / bs], s0, nh));
             const int64_t groups = (sn + kKeyLanes - 1) / kKeyLanes;
             ps.add(p, p + groups * kKeyLanes * ldk * int64_t(sizeof(uint16_t)));
           } else {
-            const char* p = static_cast<const char*>(row_ptr(c.v, tb[tt / bs], s0, 0));
+            const char* p = static_cast<const char*>(row_ptr(c.v, tb[tt / bs], s0, nh));
             ps.add(p, p + sn * Dv * int64_t(sizeof(TV)));
           }
           tt += sn;
         }
-    }
+    };
     for (int hk = 0; hk < Hkv; ++hk) {
+      PfCursor ps;
+      if (stream) next_group(hk, ps);
       const float* qh = q + int64_t(hk) * G * D;
       lanes.ngrp = lanes.ntail = 0;
       for (int j = 0; j < ns; ++j) {
         const ChunkStep& st = steps[j];
         const uint16_t* kb = static_cast<const uint16_t*>(row_ptr(c.k, st.blk, st.s0, hk));
         // Blocks are scattered: prefetch the next step's rows (the next kv head, chunk or item).
-        // (One kv head: the chunk's stream instead.)
+        // (V in K or in contiguous rows: the step group's stream instead.)
         PfCursor pc;
         int64_t lines = kPfStream;
         PfCursor* pf = ps.empty() ? nullptr : &ps;
