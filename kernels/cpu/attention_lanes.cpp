@@ -358,19 +358,13 @@ void small_item_lanes(const DecodeCore& c, const WorkItem& it, const WorkItem* n
           e = next ? std::min<int64_t>(next->t1, next->t0 + kVkChunk) : 0;
         }
       }
+      // Each step's ranges as `range` gives them (V contiguous here: one range per step).
       for (int pass = 0; pass < (c.v_in_k ? 1 : 2); ++pass)
-        for (int64_t tt = a; tb && tt < e;) {
-          const int s0 = int(tt % bs);
-          const int64_t sn = std::min<int64_t>(bs - s0, e - tt);
-          if (pass == 0) {
-            const char* p = static_cast<const char*>(row_ptr(c.k, tb[tt / bs], s0, nh));
-            const int64_t groups = (sn + kKeyLanes - 1) / kKeyLanes;
-            ps.add(p, p + groups * kKeyLanes * ldk * int64_t(sizeof(uint16_t)));
-          } else {
-            const char* p = static_cast<const char*>(row_ptr(c.v, tb[tt / bs], s0, nh));
-            ps.add(p, p + sn * Dv * int64_t(sizeof(TV)));
-          }
-          tt += sn;
+        for (int64_t tt = a; tb && tt < e; tt += bs - tt % bs) {
+          PfCursor one;
+          range(tb, tt, e, nh, one);
+          if (pass == 0) ps.add(one.k, one.k_end);
+          else ps.add(one.v, one.v + one.v_bytes);
         }
     };
     for (int hk = 0; hk < Hkv; ++hk) {
