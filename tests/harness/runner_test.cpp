@@ -308,6 +308,18 @@ std::vector<Benchmark> read_peak_suite(const SuiteContext& ctx) {
 
 DSBENCH_REGISTER_SUITE({"test_read_peak", "runner read-peak test suite", read_peak_suite});
 
+// The read-peak suite's two fractions once the runner raised the read peak to `peak` from the
+// start reading `start`: the runner's own, and the benchmark's, rescaled with its peak_read_gbps.
+void expect_read_fractions(const RunRecord& r, double peak, double start) {
+  const BenchmarkRecord* s = find(r, "stream");
+  ASSERT_NE(s, nullptr);
+  EXPECT_NEAR(s->counters["roofline_fraction"].get<double>(), 1e7 / (peak * 1e9) / 2e-3, 1e-9);
+  const BenchmarkRecord* own = find(r, "own_fraction");
+  ASSERT_NE(own, nullptr);
+  EXPECT_NEAR(own->counters["roofline_fraction"].get<double>(), 0.8 * start / peak, 1e-9);
+  EXPECT_DOUBLE_EQ(own->counters["peak_read_gbps"].get<double>(), peak);
+}
+
 // The read peak is measured again after the last benchmark: when the host read faster then, that
 // rate becomes the peak and the memory-bound fractions (the runner's and a benchmark's own) are
 // redone against it; a slower reading at the end changes nothing but is recorded.
@@ -338,13 +350,7 @@ TEST(Runner, ReadPeakIsTheBestOfStartAndEnd) {
   const double start2 = peak["read_gbps_at_start"].get<double>();
   EXPECT_DOUBLE_EQ(peak["read_gbps"].get<double>(), 4 * start);
   EXPECT_LT(start2, 4 * start);
-  const BenchmarkRecord* s = find(fast.record, "stream");
-  ASSERT_NE(s, nullptr);
-  EXPECT_NEAR(s->counters["roofline_fraction"].get<double>(), 1e7 / (4 * start * 1e9) / 2e-3, 1e-9);
-  const BenchmarkRecord* own = find(fast.record, "own_fraction");
-  ASSERT_NE(own, nullptr);
-  EXPECT_NEAR(own->counters["roofline_fraction"].get<double>(), 0.8 * start2 / (4 * start), 1e-9);
-  EXPECT_DOUBLE_EQ(own->counters["peak_read_gbps"].get<double>(), 4 * start);
+  expect_read_fractions(fast.record, 4 * start, start2);
   // The file on disk says the same.
   nlohmann::json f = load_result_file(out);
   EXPECT_DOUBLE_EQ(f["host"]["peak"]["read_gbps"].get<double>(), 4 * start);
@@ -382,13 +388,7 @@ TEST(Runner, ReadPeakTakesReadingsBetweenBenchmarks) {
   ASSERT_TRUE(peak["read_gbps_during"].is_array());
   ASSERT_EQ(peak["read_gbps_during"].size(), 1u);
   EXPECT_DOUBLE_EQ(peak["read_gbps_during"][0].get<double>(), 5 * start);
-  const double start2 = peak["read_gbps_at_start"].get<double>();
-  const BenchmarkRecord* s = find(r.record, "stream");
-  ASSERT_NE(s, nullptr);
-  EXPECT_NEAR(s->counters["roofline_fraction"].get<double>(), 1e7 / (5 * start * 1e9) / 2e-3, 1e-9);
-  const BenchmarkRecord* own = find(r.record, "own_fraction");
-  ASSERT_NE(own, nullptr);
-  EXPECT_NEAR(own->counters["roofline_fraction"].get<double>(), 0.8 * start2 / (5 * start), 1e-9);
+  expect_read_fractions(r.record, 5 * start, peak["read_gbps_at_start"].get<double>());
 
   // The default interval (60 s) takes no reading between these millisecond benchmarks.
   o.read_probe_interval_s = 60;
