@@ -29,6 +29,11 @@ GpuProbe& gpu_probe() {
   return probe;
 }
 
+json& host_facts() {
+  static json facts = json::object();
+  return facts;
+}
+
 std::string read_cpu_model() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
@@ -243,10 +248,12 @@ json host_fingerprint() {
                !run_capture("git -C '" + src + "' status --porcelain --untracked-files=no 2>/dev/null")
                     .empty();
   h["gpus"] = json::array();
+  for (const auto& [key, value] : host_facts().items()) h[key] = value;
   return h;
 }
 
 void set_gpu_probe(GpuProbe probe) { gpu_probe() = std::move(probe); }
+void set_host_fact(const std::string& key, json value) { host_facts()[key] = std::move(value); }
 
 json host_with_peaks(bool measure, bool quick) {
   json h = host_fingerprint();

@@ -509,6 +509,21 @@ void blas_single_threaded() {
   std::call_once(once, [] { openblas_set_num_threads(1); });
 }
 
+std::string blas_core_name() {
+  const char* name = openblas_get_corename();
+  return name ? std::string(name) : std::string("unknown");
+}
+
+const char* blas_core_for_unknown_cpu() {
+  if (blas_core_name() != "Prescott") return nullptr;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+  return nullptr;
+}
+
 void gemm_xwt_grouped(const GemmProblem* problems, int64_t count) {
   // Work items: 16 weight rows of one small-m problem each, or a few panels of a kPanel16 one (the
   // unit a thread streams). Items differ in cost (m differs per expert): threads take them

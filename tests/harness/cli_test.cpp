@@ -18,8 +18,7 @@ struct Result {
   std::string output;  // stdout and stderr together
 };
 
-Result run(const std::string& args) {
-  std::string cmd = std::string(DSBENCH_EXE) + " " + args + " 2>&1";
+Result run_cmd(const std::string& cmd) {
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -27,6 +26,48 @@ Result run(const std::string& args) {
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
   int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+Result run(const std::string& args) {
+  return run_cmd(std::string(DSBENCH_EXE) + " " + args + " 2>&1");
+}
+
+// The same with environment assignments (VAR=value ...) in a clean OpenBLAS environment.
+Result run_in_env(const std::string& env, const std::string& args) {
+  return run_cmd("env -u OPENBLAS_CORETYPE -u DSBENCH_SET_OPENBLAS_CORETYPE " + env + " " +
+                 std::string(DSBENCH_EXE) + " " + args + " 2>&1");
+}
+
+
+// OpenBLAS picks its kernels by CPU model when it loads. dsbench records the pick under host.blas,
+// starts itself again with OPENBLAS_CORETYPE set where OpenBLAS fell back to its generic SSE3 core
+// ("Prescott") on a CPU with AVX2 or AVX-512, and keeps a user's own OPENBLAS_CORETYPE.
+TEST(Cli, BlasCoreIsRecordedAndTheGenericFallbackReplaced) {
+  const fs::path out = fs::temp_directory_path() / "dsbench_cli_blas.json";
+  auto host_blas = [&](const std::string& env) {
+    fs::remove(out);
+    Result r = run_in_env(env, "run --suite kv_cache --filter no-such-benchmark --quiet --no-peaks"
+                               " --out " + out.string());
+    EXPECT_EQ(r.code, 0) << r.output;
+    std::ifstream in(out);
+    nlohmann::json doc = nlohmann::json::parse(in);
+    fs::remove(out);
+    return doc.at("host").at("blas");
+  };
+  const nlohmann::json user = host_blas("OPENBLAS_CORETYPE=Prescott");
+  EXPECT_EQ(user.value("core", ""), "Prescott") << user.dump();
+  EXPECT_EQ(user.value("set_by", ""), "environment") << user.dump();
+  const nlohmann::json own = host_blas("");
+  EXPECT_EQ(own.value("library", ""), "OpenBLAS") << own.dump();
+  EXPECT_FALSE(own.value("core", "").empty()) << own.dump();
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    EXPECT_NE(own.value("core", ""), "Prescott") << own.dump();
+  }
+  if (own.contains("set_by")) {
+    EXPECT_EQ(own.value("set_by", ""), "dsbench") << own.dump();
+    EXPECT_EQ(own.value("OPENBLAS_CORETYPE", ""), own.value("core", "")) << own.dump();
+  }
 }
 
 TEST(Cli, HelpForEveryCommand) {

@@ -35,6 +35,10 @@ SpeedReading probe_speed();
 // Static facts about the machine and build (no measurement).
 nlohmann::json host_fingerprint();
 
+// A fact that layers above the harness know (e.g. the BLAS kernel set the executable runs), added
+// to every fingerprint under `key` from then on.
+void set_host_fact(const std::string& key, nlohmann::json value);
+
 // Fingerprint plus "peak" (and per-GPU peaks when a GPU probe is registered and a device exists).
 nlohmann::json host_with_peaks(bool measure, bool quick);
 

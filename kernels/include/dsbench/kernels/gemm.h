@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "dsbench/kernels/dtype.h"
 
@@ -76,5 +77,13 @@ void gemm_xwt_ref(const float* x, int64_t m, int64_t ldx, const WeightView& w, d
 
 // Makes OpenBLAS single-threaded once (idempotent). Called by gemm_xwt; exposed for benchmarks.
 void blas_single_threaded();
+
+// The OpenBLAS core (kernel set) chosen when the library loaded, e.g. "SkylakeX" or "Haswell".
+std::string blas_core_name();
+// OpenBLAS picks its kernels by CPU model when it loads; on a CPU newer than the installed
+// OpenBLAS knows, it falls back to its generic SSE3 core, "Prescott". Then this returns the core
+// the CPU's instruction set supports ("SkylakeX" with AVX-512 F/BW/DQ/VL, "Haswell" with AVX2 and
+// FMA), to be set as OPENBLAS_CORETYPE before the library loads; otherwise nullptr.
+const char* blas_core_for_unknown_cpu();
 
 }  // namespace dsbench::kernels
