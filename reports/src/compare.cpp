@@ -253,6 +253,15 @@ std::vector<std::string> host_differences(const json& a, const json& b) {
     if (va != vb) out.push_back(std::string("host.") + k + ": " + va.dump() + " vs " + vb.dump());
   };
   for (const char* k : {"cpu", "cores", "cuda", "compiler", "build_type"}) field(k);
+  // The BLAS kernel set (prefill's sgemm differs by up to 6x between OpenBLAS cores on one CPU);
+  // only when both runs recorded it.
+  auto blas_core = [](const json& h) {
+    if (!h.is_object() || !h.contains("blas") || !h.at("blas").is_object()) return json();
+    return h.at("blas").contains("core") ? h.at("blas").at("core") : json();
+  };
+  const json ca = blas_core(a), cb = blas_core(b);
+  if (!ca.is_null() && !cb.is_null() && ca != cb)
+    out.push_back("host.blas.core: " + ca.dump() + " vs " + cb.dump());
   auto gpu_names = [](const json& h) {
     json names = json::array();
     if (h.is_object() && h.contains("gpus") && h.at("gpus").is_array()) {

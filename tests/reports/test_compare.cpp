@@ -148,6 +148,20 @@ TEST(Compare, StrictFailsOnMissingOrNewlySkipped) {
   EXPECT_EQ(s.count(Verdict::kUnchanged) + s.count(Verdict::kImproved), 4);
 }
 
+// A different OpenBLAS kernel set is a host difference; a run that did not record one is not.
+TEST(Compare, BlasCoreDifferenceWarns) {
+  json base = base_run(), cand = cand_run(1.0, 1.0);
+  cand["host"]["blas"] = {{"library", "OpenBLAS"}, {"core", "Prescott"}};
+  EXPECT_TRUE(compare_runs(base, cand, {}, "b", "c").host_warnings.empty());
+  base["host"]["blas"] = {{"library", "OpenBLAS"}, {"core", "SkylakeX"}};
+  const auto c = compare_runs(base, cand, {}, "b", "c");
+  ASSERT_EQ(c.host_warnings.size(), 1u);
+  EXPECT_NE(c.host_warnings[0].find("host.blas.core"), std::string::npos) << c.host_warnings[0];
+  EXPECT_NE(c.host_warnings[0].find("Prescott"), std::string::npos) << c.host_warnings[0];
+  cand["host"]["blas"]["core"] = "SkylakeX";
+  EXPECT_TRUE(compare_runs(base, cand, {}, "b", "c").host_warnings.empty());
+}
+
 TEST(Compare, HostDifferencesWarnAndRooflineNormalises) {
   json cand = cand_run(2.0, 1.0);  // twice as slow, but on a host half as fast
   cand["host"]["cpu"] = "Other CPU";
