@@ -38,7 +38,6 @@ Result run_in_env(const std::string& env, const std::string& args) {
                  std::string(DSBENCH_EXE) + " " + args + " 2>&1");
 }
 
-
 // OpenBLAS picks its kernels by CPU model when it loads. dsbench records the pick under host.blas,
 // starts itself again with OPENBLAS_CORETYPE set where OpenBLAS fell back to its generic SSE3 core
 // ("Prescott") on a CPU with AVX2 or AVX-512, and keeps a user's own OPENBLAS_CORETYPE.
