@@ -69,8 +69,8 @@ struct PfCursor {
 // every broadcast. k: the tile's first token, at the start of a lane group (ldk = head_dim).
 // Tokens past nt are computed from whatever the block holds there and not stored.
 template <int MR, int NG>
-DSB_ALWAYS_INLINE void lanes_score_tile(int D, const float* q, const uint16_t* k, int64_t ldk, int nt, float* s,
-                      int64_t lds, PfCursor* pf, int per) {
+DSB_ALWAYS_INLINE void lanes_score_tile(int D, const float* q, const uint16_t* k, int64_t ldk,
+                                         int nt, float* s, int64_t lds, PfCursor* pf, int per) {
   // Few accumulators: even and odd dims in separate ones, so the FMA chains stay short.
   constexpr bool kSplit = MR * NG <= 8;
   constexpr int NA = kSplit ? 2 : 1;
@@ -114,8 +114,8 @@ DSB_ALWAYS_INLINE void lanes_score_tile(int D, const float* q, const uint16_t* k
 constexpr int lanes_tile_tokens(int mr) { return mr >= 8 ? 32 : 64; }
 
 template <int MR>
-DSB_ALWAYS_INLINE void lanes_tile_n(int D, const float* q, const uint16_t* k, int64_t ldk, int left, float* s, int64_t lds,
-                  PfCursor* pf, int per) {
+DSB_ALWAYS_INLINE void lanes_tile_n(int D, const float* q, const uint16_t* k, int64_t ldk,
+                                     int left, float* s, int64_t lds, PfCursor* pf, int per) {
   constexpr int NGM = lanes_tile_tokens(MR) / 16;
   if (left <= 16) lanes_score_tile<MR, 1>(D, q, k, ldk, left, s, lds, pf, per);
   else if (left <= 32 || NGM == 2) lanes_score_tile<MR, 2>(D, q, k, ldk, left, s, lds, pf, per);
@@ -129,8 +129,8 @@ constexpr int64_t kPfStream = -1;
 // Scores of one step from a lanes K layout; k is the step's first token (a lane-group start).
 // s[i][t], row stride lds. pf (optional): its pf_lines lines are spread over the tiles'
 // iterations and any left are issued at the end, or (kPfStream) one line per iteration.
-DSB_ALWAYS_INLINE void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk, int n, float* s, int64_t lds,
-                  PfCursor* pf, int64_t pf_lines) {
+DSB_ALWAYS_INLINE void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk,
+                                     int n, float* s, int64_t lds, PfCursor* pf, int64_t pf_lines) {
   const int tt = lanes_tile_tokens(mr);
   const int64_t iters = int64_t((n + tt - 1) / tt) * (D / 2);
   const bool stream = pf_lines == kPfStream;
@@ -199,7 +199,8 @@ constexpr int kPvAhead = 2;
 // Masked: only the lanes in mk are valid (w already zero past them); the probabilities are loaded
 // under the same mask. Full blocks use plain loads: a masked load costs an extra vector µop.
 template <int NH, bool Masked = false>
-DSB_ALWAYS_INLINE void pv_block(__m512i w, const float* pb, int64_t ldp, __m512* a, __mmask16 mk = 0xFFFF) {
+DSB_ALWAYS_INLINE void pv_block(__m512i w, const float* pb, int64_t ldp, __m512* a,
+                                 __mmask16 mk = 0xFFFF) {
   const __m512i hi = _mm512_set1_epi32(int(0xFFFF0000u));
   const __m512 e = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
   const __m512 o = _mm512_castsi512_ps(_mm512_and_si512(w, hi));
