@@ -7,6 +7,7 @@
 #include <memory>
 #include <random>
 #include <stdexcept>
+#include <vector>
 
 #include "dsbench/error.h"
 #include "dsbench/host.h"
@@ -318,6 +319,25 @@ void expect_read_fractions(const RunRecord& r, double peak, double start) {
   ASSERT_NE(own, nullptr);
   EXPECT_NEAR(own->counters["roofline_fraction"].get<double>(), 0.8 * start / peak, 1e-9);
   EXPECT_DOUBLE_EQ(own->counters["peak_read_gbps"].get<double>(), peak);
+}
+
+// The read peak's loop reads each thread's slice as 1, 4 or 8 segments in lockstep: whatever the
+// length (remainders shorter than a vector, slices shorter than the segments), every element is
+// summed exactly once. Other stream counts are refused.
+TEST(Host, ReadLoopSumsEveryElementOnceForEachStreamCount) {
+  for (size_t n : {size_t(0), size_t(1), size_t(15), size_t(16), size_t(127), size_t(1000), size_t(4099),
+                   size_t(2 * 8 * 16 * 7 + 5), size_t(65536)}) {
+    std::vector<float> p(n);
+    double want = 0;
+    for (size_t i = 0; i < n; ++i) {
+      p[i] = float(i % 7 + 1);  // small integers: every partial sum is exact in float
+      want += p[i];
+    }
+    for (int streams : {1, 4, 8})
+      EXPECT_EQ(double(sum_in_streams(p.data(), n, streams)), want) << "n " << n << ", streams " << streams;
+  }
+  std::vector<float> p(64, 1.0f);
+  EXPECT_THROW(sum_in_streams(p.data(), p.size(), 3), std::invalid_argument);
 }
 
 // The read peak is measured again after the last benchmark: when the host read faster then, that

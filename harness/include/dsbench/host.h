@@ -1,6 +1,7 @@
 // Host fingerprint (CPU, memory, compiler, git, CUDA/GPUs) and peak figures measured on this host.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <string>
 
@@ -9,7 +10,8 @@
 namespace dsbench {
 
 struct CpuPeak {
-  double read_gbps = 0;   // streaming read (sum) over a working set far above the LLC
+  double read_gbps = 0;   // streaming read (sum) over a working set far above the LLC: the best of
+                          // 1, 4 and 8 concurrent streams per thread
   double triad_gbps = 0;  // a[i] = b[i] + s*c[i], counting 3 streams (no write-allocate credit)
   double fma_gflops = 0;  // fp32 FMA throughput on all cores
 };
@@ -18,6 +20,9 @@ struct CpuPeak {
 CpuPeak measure_cpu_peak(bool quick);
 // CpuPeak::read_gbps alone (the runner measures it again at the end of a run).
 double measure_read_bandwidth(bool quick);
+// The read loop behind it: the sum of p[0, n) on every OpenMP thread, each thread reading its
+// contiguous slice as `streams` (1, 4 or 8) equal segments in lockstep.
+float sum_in_streams(const float* p, size_t n, int streams);
 
 // The compute speed the host gives right now, from two loops of about a tenth of a millisecond on
 // every OpenMP thread: the FMA loop of CpuPeak::fma_gflops (registers only), and the same FMAs fed
