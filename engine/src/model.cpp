@@ -279,7 +279,10 @@ void Model::forward(const std::vector<SeqInput>& batch, KvCache& cache, std::vec
 #pragma omp parallel for schedule(static) if (par_rows)
     for (int64_t r = 0; r < rows; ++r)
       std::memcpy(s.hb.data() + r * H, s.h.data() + int64_t(s.gather_token[size_t(r)]) * H, size_t(H) * 4);
-    kernels::gemm_xwt_grouped(probs.data(), int64_t(probs.size()));
+    {
+      DSBENCH_TRACE_SCOPE("engine/moe_gate_up");  // every touched expert's gate_up product
+      kernels::gemm_xwt_grouped(probs.data(), int64_t(probs.size()));
+    }
     // SwiGLU over runs of parts with the same intermediate size: their gate_up and act rows are
     // contiguous with the same strides, so each run is one call.
     for (size_t i = 0; i < parts.size();) {
@@ -297,7 +300,10 @@ void Model::forward(const std::vector<SeqInput>& batch, KvCache& cache, std::vec
       if (p.expert < 0) probs[i] = {s.act.data() + p.act_off, p.m, inter, p.e->down.view(), s.x.data(), H, true};
       else probs[i] = {s.act.data() + p.act_off, p.m, inter, p.e->down.view(), s.y.data() + p.x_off * H, H, false};
     }
-    kernels::gemm_xwt_grouped(probs.data(), int64_t(probs.size()));
+    {
+      DSBENCH_TRACE_SCOPE("engine/moe_down");
+      kernels::gemm_xwt_grouped(probs.data(), int64_t(probs.size()));
+    }
     // Each token adds its experts' weighted outputs in expert order (the order of a token's slots).
 #pragma omp parallel for schedule(static) if (par_rows)
     for (int64_t t = 0; t < T; ++t) {

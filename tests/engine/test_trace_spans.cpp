@@ -1,6 +1,7 @@
 // The engine's trace spans: a decode step in mla_absorbed mode shows, per layer, the W_UK
 // absorption, the latent attention kernel and the W_UV projection inside engine/decode_attention,
-// in that order; the other modes have no absorption spans.
+// in that order; the other modes have no absorption spans. Each MoE layer shows its experts'
+// gate_up and down products inside engine/moe, in that order.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -95,5 +96,23 @@ TEST(EngineTrace, OtherModesHaveNoAbsorptionSpans) {
         << to_string(m);
     EXPECT_TRUE(named(spans, "engine/absorb_w_uk").empty()) << to_string(m);
     EXPECT_TRUE(named(spans, "engine/latent_attention").empty()) << to_string(m);
+  }
+}
+
+TEST(EngineTrace, MoeLayersShowTheExpertProductsInOrder) {
+  const ModelConfig cfg = engine_test::small_config();
+  const int64_t moe_layers = cfg.num_hidden_layers - cfg.first_k_dense_replace;
+  ASSERT_GT(moe_layers, 0);
+  const auto spans = decode_spans(AttentionMode::kMlaAbsorbed);
+  const auto outer = named(spans, "engine/moe");
+  const auto gu = named(spans, "engine/moe_gate_up");
+  const auto down = named(spans, "engine/moe_down");
+  ASSERT_EQ(int64_t(outer.size()), moe_layers);
+  ASSERT_EQ(gu.size(), outer.size());
+  ASSERT_EQ(down.size(), outer.size());
+  for (size_t l = 0; l < outer.size(); ++l) {
+    EXPECT_GE(gu[l]->t0, outer[l]->t0) << "MoE layer " << l;
+    EXPECT_GE(down[l]->t0, gu[l]->t1) << "MoE layer " << l << ": down starts before gate_up ended";
+    EXPECT_LE(down[l]->t1, outer[l]->t1) << "MoE layer " << l;
   }
 }
