@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -137,12 +136,12 @@ float sum_in_streams(const float* p, size_t n, int streams) {
 
 namespace {
 
-// The best of `passes` rounds, each timing one pass with 1, 4 and 8 streams per thread.
+// The best of `passes` rounds, each timing one pass with each of kReadStreams per thread.
 double measure_read_gbps(size_t bytes, int passes) {
   Buffer a(bytes / 4);
   double best = 0;
   for (int pass = 0; pass < passes; ++pass)
-    for (int streams : {1, 4, 8}) {
+    for (int streams : kReadStreams) {
       auto t0 = std::chrono::steady_clock::now();
       const float total = sum_in_streams(a.p, a.n, streams);
       double s = seconds_since(t0);
@@ -313,7 +312,8 @@ json host_with_peaks(bool measure, bool quick) {
     h["peak"] = {{"read_gbps", p.read_gbps},
                  {"triad_gbps", p.triad_gbps},
                  {"fma_gflops", p.fma_gflops},
-                 {"threads", omp_get_max_threads()}};
+                 {"threads", omp_get_max_threads()},
+                 {"read_streams", kReadStreams}};
   } else {
     h["peak"] = json::object();
   }

@@ -262,6 +262,19 @@ std::vector<std::string> host_differences(const json& a, const json& b) {
   const json ca = blas_core(a), cb = blas_core(b);
   if (!ca.is_null() && !cb.is_null() && ca != cb)
     out.push_back("host.blas.core: " + ca.dump() + " vs " + cb.dump());
+  // How the read peak was measured (memory-bound roofline fractions depend on it): only when
+  // both runs measured one. Before the field existed the peak was one stream per thread.
+  auto read_streams = [](const json& h) {
+    if (!h.is_object() || !h.contains("peak") || !h.at("peak").is_object()) return json();
+    const json& p = h.at("peak");
+    if (!p.contains("read_gbps")) return json();
+    return p.contains("read_streams") ? p.at("read_streams") : json::array({1});
+  };
+  const json ra = read_streams(a), rb = read_streams(b);
+  if (!ra.is_null() && !rb.is_null() && ra != rb)
+    out.push_back("host.peak.read_streams: " + ra.dump() + " vs " + rb.dump() +
+                  " (streams per thread behind the read peak; memory-bound roofline fractions are "
+                  "not comparable)");
   auto gpu_names = [](const json& h) {
     json names = json::array();
     if (h.is_object() && h.contains("gpus") && h.at("gpus").is_array()) {

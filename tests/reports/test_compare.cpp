@@ -162,6 +162,22 @@ TEST(Compare, BlasCoreDifferenceWarns) {
   EXPECT_TRUE(compare_runs(base, cand, {}, "b", "c").host_warnings.empty());
 }
 
+// A read peak taken the old way (one stream per thread, no read_streams) against the best of
+// several streams: the memory-bound fractions differ by the method, so compare says so.
+TEST(Compare, ReadPeakMethodDifferenceWarns) {
+  json base = base_run(), cand = cand_run(1.0, 1.0);
+  base["host"]["peak"] = {{"read_gbps", 23.0}, {"fma_gflops", 350.0}};
+  cand["host"]["peak"] = {{"read_gbps", 40.0}, {"fma_gflops", 350.0}, {"read_streams", {1, 4, 8}}};
+  const auto c = compare_runs(base, cand, {}, "b", "c");
+  ASSERT_EQ(c.host_warnings.size(), 1u);
+  EXPECT_NE(c.host_warnings[0].find("host.peak.read_streams: [1] vs [1,4,8]"), std::string::npos)
+      << c.host_warnings[0];
+  base["host"]["peak"]["read_streams"] = {1, 4, 8};
+  EXPECT_TRUE(compare_runs(base, cand, {}, "b", "c").host_warnings.empty());
+  base["host"]["peak"] = json::object();  // no peaks measured: nothing to compare
+  EXPECT_TRUE(compare_runs(base, cand, {}, "b", "c").host_warnings.empty());
+}
+
 TEST(Compare, HostDifferencesWarnAndRooflineNormalises) {
   json cand = cand_run(2.0, 1.0);  // twice as slow, but on a host half as fast
   cand["host"]["cpu"] = "Other CPU";

@@ -1,6 +1,7 @@
 // Host fingerprint (CPU, memory, compiler, git, CUDA/GPUs) and peak figures measured on this host.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <functional>
 #include <string>
@@ -23,6 +24,9 @@ double measure_read_bandwidth(bool quick);
 // The read loop behind it: the sum of p[0, n) on every OpenMP thread, each thread reading its
 // contiguous slice as `streams` (1, 4 or 8) equal segments in lockstep.
 float sum_in_streams(const float* p, size_t n, int streams);
+// The stream counts per thread whose best rate is CpuPeak::read_gbps; results record them as
+// host.peak.read_streams (a peak without them came from one stream per thread).
+inline constexpr std::array<int, 3> kReadStreams = {1, 4, 8};
 
 // The compute speed the host gives right now, from two loops of about a tenth of a millisecond on
 // every OpenMP thread: the FMA loop of CpuPeak::fma_gflops (registers only), and the same FMAs fed
