@@ -68,6 +68,8 @@ int compare(const std::vector<std::string>& args) {
   else std::cout << out;
   if (format != "text") {
     for (const auto& w : cmp.host_warnings) std::cerr << "warning: hosts differ: " << w << "\n";
+    for (const auto& w : cmp.method_warnings)
+      std::cerr << "warning: runs measured differently: " << w << "\n";
   }
   return cmp.gate_failed() ? kExitGateFailed : kExitOk;
 }

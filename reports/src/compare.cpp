@@ -253,28 +253,6 @@ std::vector<std::string> host_differences(const json& a, const json& b) {
     if (va != vb) out.push_back(std::string("host.") + k + ": " + va.dump() + " vs " + vb.dump());
   };
   for (const char* k : {"cpu", "cores", "cuda", "compiler", "build_type"}) field(k);
-  // The BLAS kernel set (prefill's sgemm differs by up to 6x between OpenBLAS cores on one CPU);
-  // only when both runs recorded it.
-  auto blas_core = [](const json& h) {
-    if (!h.is_object() || !h.contains("blas") || !h.at("blas").is_object()) return json();
-    return h.at("blas").contains("core") ? h.at("blas").at("core") : json();
-  };
-  const json ca = blas_core(a), cb = blas_core(b);
-  if (!ca.is_null() && !cb.is_null() && ca != cb)
-    out.push_back("host.blas.core: " + ca.dump() + " vs " + cb.dump());
-  // How the read peak was measured (memory-bound roofline fractions depend on it): only when
-  // both runs measured one. Before the field existed the peak was one stream per thread.
-  auto read_streams = [](const json& h) {
-    if (!h.is_object() || !h.contains("peak") || !h.at("peak").is_object()) return json();
-    const json& p = h.at("peak");
-    if (!p.contains("read_gbps")) return json();
-    return p.contains("read_streams") ? p.at("read_streams") : json::array({1});
-  };
-  const json ra = read_streams(a), rb = read_streams(b);
-  if (!ra.is_null() && !rb.is_null() && ra != rb)
-    out.push_back("host.peak.read_streams: " + ra.dump() + " vs " + rb.dump() +
-                  " (streams per thread behind the read peak; memory-bound roofline fractions are "
-                  "not comparable)");
   auto gpu_names = [](const json& h) {
     json names = json::array();
     if (h.is_object() && h.contains("gpus") && h.at("gpus").is_array()) {
@@ -289,6 +267,34 @@ std::vector<std::string> host_differences(const json& a, const json& b) {
   return out;
 }
 
+std::vector<std::string> method_differences(const json& a, const json& b) {
+  std::vector<std::string> out;
+  // The BLAS kernel set (prefill's sgemm differs by up to 6x between OpenBLAS cores on one CPU);
+  // only when both runs recorded it.
+  auto blas_core = [](const json& h) {
+    if (!h.is_object() || !h.contains("blas") || !h.at("blas").is_object()) return json();
+    return h.at("blas").contains("core") ? h.at("blas").at("core") : json();
+  };
+  const json ca = blas_core(a), cb = blas_core(b);
+  if (!ca.is_null() && !cb.is_null() && ca != cb)
+    out.push_back("host.blas.core: " + ca.dump() + " vs " + cb.dump() +
+                  " (the CPU GEMMs' kernel set; times can differ on the same CPU)");
+  // How the read peak was measured (memory-bound roofline fractions depend on it): only when
+  // both runs measured one. Before the field existed the peak was one stream per thread.
+  auto read_streams = [](const json& h) {
+    if (!h.is_object() || !h.contains("peak") || !h.at("peak").is_object()) return json();
+    const json& p = h.at("peak");
+    if (!p.contains("read_gbps")) return json();
+    return p.contains("read_streams") ? p.at("read_streams") : json::array({1});
+  };
+  const json ra = read_streams(a), rb = read_streams(b);
+  if (!ra.is_null() && !rb.is_null() && ra != rb)
+    out.push_back("host.peak.read_streams: " + ra.dump() + " vs " + rb.dump() +
+                  " (streams per thread behind the read peak; memory-bound roofline fractions are "
+                  "not comparable)");
+  return out;
+}
+
 Comparison compare_runs(const json& base, const json& cand, const CompareOptions& opts,
                         const std::string& base_source, const std::string& cand_source) {
   Comparison c;
@@ -299,6 +305,7 @@ Comparison compare_runs(const json& base, const json& cand, const CompareOptions
   c.normalized = opts.normalize_roofline;
   c.strict = opts.strict;
   c.host_warnings = host_differences(base.at("host"), cand.at("host"));
+  c.method_warnings = method_differences(base.at("host"), cand.at("host"));
 
   auto settings = [&](const std::string& suite, const std::string& name, const std::string& key,
                       double& threshold, double& alpha, bool& gated) {
@@ -447,6 +454,7 @@ json Comparison::to_json() const {
           {"normalized", normalized ? json("roofline") : json(nullptr)},
           {"strict", strict},
           {"host_warnings", host_warnings},
+          {"method_warnings", method_warnings},
           {"summary", summary},
           {"benchmarks", rows_json},
           {"missing", missing},

@@ -109,6 +109,7 @@ std::string format_text(const Comparison& c) {
     os << "warning: absolute times from different hosts are not comparable; consider "
           "--normalize roofline\n";
   }
+  for (const auto& w : c.method_warnings) os << "warning: runs measured differently: " << w << "\n";
   os << "\n";
   char line[512];
   std::snprintf(line, sizeof line, "%-12s %9s %8s %12s %12s  %s\n", "verdict", "delta", "p",
@@ -141,7 +142,9 @@ std::string format_markdown(const Comparison& c) {
   os << "Baseline `" << md_cell(c.base_run_id) << "`, candidate `" << md_cell(c.cand_run_id)
      << "`" << (c.normalized ? "; metric: roofline fraction" : "") << ".\n\n";
   for (const auto& w : c.host_warnings) os << "> **Warning:** hosts differ: " << md_cell(w) << "\n";
-  if (!c.host_warnings.empty()) os << "\n";
+  for (const auto& w : c.method_warnings)
+    os << "> **Warning:** runs measured differently: " << md_cell(w) << "\n";
+  if (!c.host_warnings.empty() || !c.method_warnings.empty()) os << "\n";
   os << "| verdict | delta | p | baseline | candidate | benchmark |\n";
   os << "|---|---:|---:|---:|---:|---|\n";
   for (const auto* r : ordered(c)) {

@@ -152,14 +152,16 @@ TEST(Compare, StrictFailsOnMissingOrNewlySkipped) {
 TEST(Compare, BlasCoreDifferenceWarns) {
   json base = base_run(), cand = cand_run(1.0, 1.0);
   cand["host"]["blas"] = {{"library", "OpenBLAS"}, {"core", "Prescott"}};
-  EXPECT_TRUE(compare_runs(base, cand, {}, "b", "c").host_warnings.empty());
+  EXPECT_TRUE(compare_runs(base, cand, {}, "b", "c").method_warnings.empty());
   base["host"]["blas"] = {{"library", "OpenBLAS"}, {"core", "SkylakeX"}};
   const auto c = compare_runs(base, cand, {}, "b", "c");
-  ASSERT_EQ(c.host_warnings.size(), 1u);
-  EXPECT_NE(c.host_warnings[0].find("host.blas.core"), std::string::npos) << c.host_warnings[0];
-  EXPECT_NE(c.host_warnings[0].find("Prescott"), std::string::npos) << c.host_warnings[0];
+  EXPECT_TRUE(c.host_warnings.empty()) << "the same machine";
+  ASSERT_EQ(c.method_warnings.size(), 1u);
+  EXPECT_NE(c.method_warnings[0].find("host.blas.core"), std::string::npos) << c.method_warnings[0];
+  EXPECT_NE(c.method_warnings[0].find("Prescott"), std::string::npos) << c.method_warnings[0];
+  EXPECT_NE(format_text(c).find("warning: runs measured differently: host.blas.core"), std::string::npos);
   cand["host"]["blas"]["core"] = "SkylakeX";
-  EXPECT_TRUE(compare_runs(base, cand, {}, "b", "c").host_warnings.empty());
+  EXPECT_TRUE(compare_runs(base, cand, {}, "b", "c").method_warnings.empty());
 }
 
 // A read peak taken the old way (one stream per thread, no read_streams) against the best of
@@ -169,13 +171,20 @@ TEST(Compare, ReadPeakMethodDifferenceWarns) {
   base["host"]["peak"] = {{"read_gbps", 23.0}, {"fma_gflops", 350.0}};
   cand["host"]["peak"] = {{"read_gbps", 40.0}, {"fma_gflops", 350.0}, {"read_streams", {1, 4, 8}}};
   const auto c = compare_runs(base, cand, {}, "b", "c");
-  ASSERT_EQ(c.host_warnings.size(), 1u);
-  EXPECT_NE(c.host_warnings[0].find("host.peak.read_streams: [1] vs [1,4,8]"), std::string::npos)
-      << c.host_warnings[0];
+  ASSERT_EQ(c.method_warnings.size(), 1u);
+  EXPECT_NE(c.method_warnings[0].find("host.peak.read_streams: [1] vs [1,4,8]"), std::string::npos)
+      << c.method_warnings[0];
+  // The same machine: times compare, so the text must not send the user to roofline fractions.
+  EXPECT_TRUE(c.host_warnings.empty());
+  const std::string text = format_text(c);
+  EXPECT_NE(text.find("runs measured differently: host.peak.read_streams"), std::string::npos) << text;
+  EXPECT_EQ(text.find("--normalize roofline"), std::string::npos) << text;
+  EXPECT_NE(format_markdown(c).find("runs measured differently"), std::string::npos);
+  EXPECT_EQ(c.to_json()["method_warnings"].size(), 1u);
   base["host"]["peak"]["read_streams"] = {1, 4, 8};
-  EXPECT_TRUE(compare_runs(base, cand, {}, "b", "c").host_warnings.empty());
+  EXPECT_TRUE(compare_runs(base, cand, {}, "b", "c").method_warnings.empty());
   base["host"]["peak"] = json::object();  // no peaks measured: nothing to compare
-  EXPECT_TRUE(compare_runs(base, cand, {}, "b", "c").host_warnings.empty());
+  EXPECT_TRUE(compare_runs(base, cand, {}, "b", "c").method_warnings.empty());
 }
 
 TEST(Compare, HostDifferencesWarnAndRooflineNormalises) {

@@ -65,7 +65,8 @@ struct Comparison {
   std::string base_source, cand_source, base_run_id, cand_run_id;
   bool normalized = false;
   bool strict = false;
-  std::vector<std::string> host_warnings;
+  std::vector<std::string> host_warnings;    // the machines or builds differ
+  std::vector<std::string> method_warnings;  // same machine or not, measured differently
   std::vector<BenchmarkDelta> rows;          // matched benchmarks, in candidate order
   std::vector<std::string> missing, added;   // keys only in the baseline / only in the candidate
   std::vector<bool> missing_gated;           // parallel to `missing`
@@ -88,6 +89,9 @@ std::string format_markdown(const Comparison& c);
 std::string format_value(double v, const std::string& unit);
 // Host differences worth a warning (cpu, cores, GPUs, CUDA, compiler, build type).
 std::vector<std::string> host_differences(const nlohmann::json& a, const nlohmann::json& b);
+// Differences in how the two runs measured, on any hosts: the OpenBLAS kernel set (times) and the
+// read peak's streams per thread (roofline fractions).
+std::vector<std::string> method_differences(const nlohmann::json& a, const nlohmann::json& b);
 // Glob with * and ?, used by overrides.
 bool glob_match(const std::string& pattern, const std::string& text);
 
