@@ -352,6 +352,7 @@
     }
     parent.appendChild(sum);
     for (const w of cmp.host_warnings || []) parent.appendChild(h('div', { className: 'warning' }, ['Hosts differ: ' + w]));
+    for (const w of cmp.method_warnings || []) parent.appendChild(h('div', { className: 'warning' }, ['Runs measured differently: ' + w]));
     const rank = { regressed: 0, improved: 1, inconclusive: 2, skipped: 3, unchanged: 4 };
     const rows = (cmp.benchmarks || []).slice();
     table(parent, [

@@ -81,13 +81,18 @@ if (fs.existsSync(quick)) {
   if (rc === 0) pages.push({ name: 'quick', minCharts: 1 });
 }
 // 2. Every suite's shapes, against a 20%-slower baseline (so verdicts and deltas show).
-writeJson(path.join(out, 'rich.json'), richRun(1));
+// The candidate's read peak took several streams per thread, the baseline's one (before dsbench
+// recorded read_streams): the page must say the runs measured differently.
+const rich = richRun(1);
+rich.host.peak = Object.assign({}, rich.host.peak, { read_streams: [1, 4, 8] });
+writeJson(path.join(out, 'rich.json'), rich);
 writeJson(path.join(out, 'rich-base.json'), richRun(2, 0.8));
 check(sh(['report', path.join(out, 'rich.json'), '--baseline', path.join(out, 'rich-base.json'),
   '-o', path.join(out, 'baseline.html')]) === 0, 'dsbench report --baseline');
 pages.push({ name: 'baseline', minCharts: 8, throttledMarks: 1,
   expectText: ['Comparison with the baseline', 'regressed', 'improved', 'Throttle check: threshold 75%',
-    '300 is the best rate a probe read', '1 ran throttled throughout'] });
+    '300 is the best rate a probe read', '1 ran throttled throughout',
+    'Runs measured differently: host.peak.read_streams: [1] vs [1,4,8]'] });
 // 3. Hostile strings everywhere a user string can go (with itself as the baseline).
 writeJson(path.join(out, 'hostile.json'), hostileRun());
 check(sh(['report', path.join(out, 'hostile.json'), '--baseline', path.join(out, 'hostile.json'),
