@@ -126,6 +126,7 @@ float read_pass(const float* a, size_t n) {
 // misses bound it: on the 2-core development VM (1 GiB on 2 MiB pages) one stream per thread read
 // 23 GB/s, two 31, four 33-41 and eight 39-42.
 float sum_in_streams(const float* p, size_t n, int streams) {
+  static_assert(kReadStreams == std::array<int, 3>{1, 4, 8}, "a case below for each of kReadStreams");
   switch (streams) {
     case 1: return read_pass<1>(p, n);
     case 4: return read_pass<4>(p, n);

@@ -321,9 +321,9 @@ void expect_read_fractions(const RunRecord& r, double peak, double start) {
   EXPECT_DOUBLE_EQ(own->counters["peak_read_gbps"].get<double>(), peak);
 }
 
-// The read peak's loop reads each thread's slice as 1, 4 or 8 segments in lockstep: whatever the
-// length (remainders shorter than a vector, slices shorter than the segments), every element is
-// summed exactly once. Other stream counts are refused.
+// The read peak's loop reads each thread's slice as each of kReadStreams (1, 4, 8) segments in
+// lockstep: whatever the length (remainders shorter than a vector, slices shorter than the
+// segments), every element is summed exactly once. Other stream counts are refused.
 TEST(Host, ReadLoopSumsEveryElementOnceForEachStreamCount) {
   for (size_t n : {size_t(0), size_t(1), size_t(15), size_t(16), size_t(127), size_t(1000), size_t(4099),
                    size_t(2 * 8 * 16 * 7 + 5), size_t(65536)}) {
@@ -333,7 +333,7 @@ TEST(Host, ReadLoopSumsEveryElementOnceForEachStreamCount) {
       p[i] = float(i % 7 + 1);  // small integers: every partial sum is exact in float
       want += p[i];
     }
-    for (int streams : {1, 4, 8})
+    for (int streams : kReadStreams)
       EXPECT_EQ(double(sum_in_streams(p.data(), n, streams)), want) << "n " << n << ", streams " << streams;
   }
   std::vector<float> p(64, 1.0f);
