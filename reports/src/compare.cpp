@@ -269,23 +269,23 @@ std::vector<std::string> host_differences(const json& a, const json& b) {
 
 std::vector<std::string> method_differences(const json& a, const json& b) {
   std::vector<std::string> out;
+  // The value at `path` in a host object; null where the path does not resolve.
+  auto at = [](const json& h, const char* path) {
+    const json::json_pointer p(path);
+    return h.contains(p) ? h.at(p) : json();
+  };
   // The BLAS kernel set (prefill's sgemm differs by up to 6x between OpenBLAS cores on one CPU);
   // only when both runs recorded it.
-  auto blas_core = [](const json& h) {
-    if (!h.is_object() || !h.contains("blas") || !h.at("blas").is_object()) return json();
-    return h.at("blas").contains("core") ? h.at("blas").at("core") : json();
-  };
-  const json ca = blas_core(a), cb = blas_core(b);
+  const json ca = at(a, "/blas/core"), cb = at(b, "/blas/core");
   if (!ca.is_null() && !cb.is_null() && ca != cb)
     out.push_back("host.blas.core: " + ca.dump() + " vs " + cb.dump() +
                   " (the CPU GEMMs' kernel set; times can differ on the same CPU)");
   // How the read peak was measured (memory-bound roofline fractions depend on it): only when
   // both runs measured one. Before the field existed the peak was one stream per thread.
   auto read_streams = [](const json& h) {
-    if (!h.is_object() || !h.contains("peak") || !h.at("peak").is_object()) return json();
-    const json& p = h.at("peak");
-    if (!p.contains("read_gbps")) return json();
-    return p.contains("read_streams") ? p.at("read_streams") : json::array({1});
+    if (!h.contains(json::json_pointer("/peak/read_gbps"))) return json();
+    const json::json_pointer s("/peak/read_streams");
+    return h.contains(s) ? h.at(s) : json::array({1});
   };
   const json ra = read_streams(a), rb = read_streams(b);
   if (!ra.is_null() && !rb.is_null() && ra != rb)
