@@ -148,7 +148,8 @@ TEST(Compare, StrictFailsOnMissingOrNewlySkipped) {
   EXPECT_EQ(s.count(Verdict::kUnchanged) + s.count(Verdict::kImproved), 4);
 }
 
-// A different OpenBLAS kernel set is a host difference; a run that did not record one is not.
+// A different OpenBLAS kernel set is a difference in how the runs measured (not in the host); a
+// run that did not record one is not compared.
 TEST(Compare, BlasCoreDifferenceWarns) {
   json base = base_run(), cand = cand_run(1.0, 1.0);
   cand["host"]["blas"] = {{"library", "OpenBLAS"}, {"core", "Prescott"}};
