@@ -62,6 +62,10 @@ struct PfCursor {
   }
 };
 
+// pf_lines for a cursor that runs on past the step: one line per tile iteration, and what is left
+// stays in the cursor for the next tiles.
+constexpr int64_t kPfStream = -1;
+
 #if defined(__AVX512F__)
 // Scores from a lanes K layout (kKeyLanes): s[i][j] = q_i . k_j for MR heads x 16*NG tokens.
 // Each 64-byte load holds dims (2p, 2p+1) of 16 tokens; a shift and a mask widen them, and each
@@ -121,10 +125,6 @@ DSB_ALWAYS_INLINE void lanes_tile_n(int D, const float* q, const uint16_t* k, in
   else if (left <= 32 || NGM == 2) lanes_score_tile<MR, 2>(D, q, k, ldk, left, s, lds, pf, per);
   else if constexpr (NGM == 4) lanes_score_tile<MR, 4>(D, q, k, ldk, left, s, lds, pf, per);
 }
-
-// pf_lines for a cursor that runs on past the step: one line per tile iteration, and what is left
-// stays in the cursor for the next tiles.
-constexpr int64_t kPfStream = -1;
 
 // Scores of one step from a lanes K layout; k is the step's first token (a lane-group start).
 // s[i][t], row stride lds. pf (optional): its pf_lines lines are spread over the tiles'
