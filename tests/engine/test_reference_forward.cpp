@@ -214,11 +214,14 @@ TEST(ReferenceForward, EngineLogitsMatchFloat64ReferenceInEveryMode) {
   // fp32 weights run the row-major products; bf16 weights the packed-panel kernels decode uses.
   // The reference reads the same stored values. With a bf16 cache the reference rounds what the
   // cache holds; a value whose fp32 rounding lands on the other side of a bf16 step than its
-  // float64 one still differs by a bf16 step, hence the looser bound there.
+  // float64 one still differs by a bf16 step, hence the looser bound there. Measured: rounding
+  // the cache moves these logits by 1.2-1.6e-3, so a reference without it fails the bound; one
+  // such value in mha_cache moved them by 2.5e-4 in a build without -march=native, whose fp32
+  // products round differently.
   for (DType storage : {DType::kF32, DType::kBF16}) {
     auto m = Model::synthetic(cfg, 21, storage);
     for (DType cache_dtype : {DType::kF32, DType::kBF16}) {
-      const double bound = cache_dtype == DType::kF32 ? 2e-6 : 1e-4;
+      const double bound = cache_dtype == DType::kF32 ? 2e-6 : 5e-4;
       for (AttentionMode mode : all_attention_modes()) {
         const std::string what = std::string(to_string(mode)) + (storage == DType::kBF16 ? ", bf16 weights" : ", fp32 weights") +
                                  (cache_dtype == DType::kBF16 ? ", bf16 cache" : ", fp32 cache");
