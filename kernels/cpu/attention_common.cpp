@@ -230,17 +230,59 @@ void bc_blocks(int M, int N, int K, const float* A, int64_t sai, int64_t sak, fl
   }
 }
 #else
-// Portable: the same product, B read through b_at(k, j).
-template <class BAt>
-void bc_blocks_portable(int M, int N, int K, const float* A, int64_t sai, int64_t sak, float* C,
-                        int64_t ldc, bool accumulate, BAt b_at) {
-  for (int i = 0; i < M; ++i) {
-    float* c = C + int64_t(i) * ldc;
-    if (!accumulate) std::fill(c, c + N, 0.0f);
-    for (int k = 0; k < K; ++k) {
-      const float a = A[int64_t(i) * sai + int64_t(k) * sak];
+// Portable: the same product in register-sized tiles (4 rows x 16 columns of C, plain loops the
+// compiler vectorises), K blocked so that B's block stays in cache. b_row(k, j0) points at
+// B[k][j0 .. j0 + nc), contiguous, for j0 a multiple of kBcNC.
+template <int MR, bool Full>
+void bc_tile_portable(int kc, const float* a, int64_t sai, int64_t sak, const float* const* brow,
+                      int jo, int nj, float* c, int64_t ldc, bool acc) {
+  float t[MR][16] = {};
+  for (int k = 0; k < kc; ++k) {
+    const float* b = brow[k] + jo;
+    for (int r = 0; r < MR; ++r) {
+      const float ar = a[int64_t(r) * sai + int64_t(k) * sak];
+      if constexpr (Full) {
 #pragma omp simd
-      for (int j = 0; j < N; ++j) c[j] += a * b_at(k, j);
+        for (int j = 0; j < 16; ++j) t[r][j] += ar * b[j];
+      } else {
+        for (int j = 0; j < nj; ++j) t[r][j] += ar * b[j];
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < nj; ++j) c[int64_t(r) * ldc + j] = acc ? c[int64_t(r) * ldc + j] + t[r][j] : t[r][j];
+}
+
+template <class BRow>
+void bc_blocks_portable(int M, int N, int K, const float* A, int64_t sai, int64_t sak, float* C,
+                        int64_t ldc, bool accumulate, BRow b_row) {
+  const float* brow[kBcKC];
+  for (int j0 = 0; j0 < N; j0 += kBcNC) {
+    const int nc = std::min(kBcNC, N - j0);
+    for (int k0 = 0; k0 < K; k0 += kBcKC) {
+      const int kc = std::min(kBcKC, K - k0);
+      const bool acc = accumulate || k0 > 0;
+      for (int k = 0; k < kc; ++k) brow[k] = b_row(k0 + k, j0);
+      for (int i0 = 0; i0 < M; i0 += 4) {
+        const int mr = std::min(4, M - i0);
+        const float* a0 = A + int64_t(i0) * sai + int64_t(k0) * sak;
+        for (int jo = 0; jo < nc; jo += 16) {
+          const int nj = std::min(16, nc - jo);
+          float* c0 = C + int64_t(i0) * ldc + j0 + jo;
+          if (nj == 16) {
+            switch (mr) {
+              case 4: bc_tile_portable<4, true>(kc, a0, sai, sak, brow, jo, nj, c0, ldc, acc); break;
+              case 3: bc_tile_portable<3, true>(kc, a0, sai, sak, brow, jo, nj, c0, ldc, acc); break;
+              case 2: bc_tile_portable<2, true>(kc, a0, sai, sak, brow, jo, nj, c0, ldc, acc); break;
+              default: bc_tile_portable<1, true>(kc, a0, sai, sak, brow, jo, nj, c0, ldc, acc); break;
+            }
+          } else {
+            for (int r = 0; r < mr; ++r)
+              bc_tile_portable<1, false>(kc, a0 + int64_t(r) * sai, sai, sak, brow, jo, nj,
+                                         c0 + int64_t(r) * ldc, ldc, acc);
+          }
+        }
+      }
     }
   }
 }
@@ -253,8 +295,8 @@ void gemm_bc_prepacked(int M, int N, int K, const float* A, int64_t sai, int64_t
     return Bp + (int64_t(j0 / kBcNC) * K + k0) * kBcNC;
   });
 #else
-  bc_blocks_portable(M, N, K, A, sai, sak, C, ldc, accumulate, [&](int k, int j) {
-    return Bp[(int64_t(j / kBcNC) * K + k) * kBcNC + j % kBcNC];
+  bc_blocks_portable(M, N, K, A, sai, sak, C, ldc, accumulate, [&](int k, int j0) {
+    return Bp + (int64_t(j0 / kBcNC) * K + k) * kBcNC;
   });
 #endif
 }
@@ -277,7 +319,7 @@ void gemm_bc(int M, int N, int K, const float* A, int64_t sai, int64_t sak, cons
             });
 #else
   bc_blocks_portable(M, N, K, A, sai, sak, C, ldc, accumulate,
-                     [&](int k, int j) { return B[int64_t(k) * ldb + j]; });
+                     [&](int k, int j0) { return B + int64_t(k) * ldb + j0; });
 #endif
 }
 

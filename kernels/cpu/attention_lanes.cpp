@@ -5,6 +5,7 @@
 // row (the MLA latent), multiplies probabilities and values lane by lane.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "attention_internal.h"
 #include "attention_tiles.h"
@@ -150,16 +151,41 @@ DSB_ALWAYS_INLINE void scores_lanes(int mr, int D, const float* q, const uint16_
     while (!pf->empty()) pf->next();
 }
 #else
-// Portable: each score read element by element from the lane groups.
+// Portable: the AVX-512 tile's loops written over a lane group's 32 tokens, which the compiler
+// vectorises. Each 32-bit word of a lane group holds one token's dim pair (2p, 2p+1): its low
+// half widens to the even dim, its high half to the odd one.
+inline void widen_pair(uint32_t u, float& e, float& o) {
+  const uint32_t lo = u << 16, hi = u & 0xFFFF0000u;
+  std::memcpy(&e, &lo, 4);
+  std::memcpy(&o, &hi, 4);
+}
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef uint32_t v8u __attribute__((vector_size(32)));
+
 void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk, int n, float* s, int64_t lds,
                   PfCursor* pf, int64_t) {
-  for (int i = 0; i < mr; ++i)
-    for (int t = 0; t < n; ++t) {
-      const uint16_t* g = k + int64_t(t / kKeyLanes) * kKeyLanes * ldk + (t % kKeyLanes) * 2;
-      float acc = 0;
-      for (int d = 0; d < D; ++d) acc += q[i * D + d] * bf16::to_float(g[(d / 2) * (2 * kKeyLanes) + d % 2]);
-      s[i * lds + t] = acc;
+  constexpr int kV = kKeyLanes / 8;  // 8-lane vectors per lane group
+  for (int g0 = 0; g0 < n; g0 += kKeyLanes) {
+    const uint16_t* grp = k + int64_t(g0 / kKeyLanes) * kKeyLanes * ldk;
+    const int nt = std::min(kKeyLanes, n - g0);
+    for (int i = 0; i < mr; ++i) {
+      v8f acc[kV];
+      for (int v = 0; v < kV; ++v) acc[v] = v8f{};
+      for (int p = 0; p < D / 2; ++p) {
+        v8u u[kV];
+        std::memcpy(u, grp + int64_t(p) * (2 * kKeyLanes), sizeof u);
+        const float qe = q[i * D + 2 * p], qo = q[i * D + 2 * p + 1];
+        for (int v = 0; v < kV; ++v)
+          acc[v] = acc[v] + qe * reinterpret_cast<v8f>(u[v] << 16) +
+                   qo * reinterpret_cast<v8f>(u[v] & 0xFFFF0000u);
+      }
+      // Tokens past nt were computed from whatever the group holds there and are not stored.
+      float t[kKeyLanes];
+      std::memcpy(t, acc, sizeof t);
+      for (int j = 0; j < nt; ++j) s[i * lds + g0 + j] = t[j];
     }
+  }
   if (pf)
     while (!pf->empty()) pf->next();
 }
@@ -267,16 +293,35 @@ void pv_lanes_n(int nh, int Dv, const float* P, int64_t ldp, const ChunkLanes& c
     blk[nblk++] = {cl.grp[g].k + 32, 16, cl.grp[g].t + 16};
   }
   for (int b = 0; b < cl.ntail; ++b) blk[nblk++] = cl.tail[b];
-  for (int p = 0; p < Dv / 2; ++p)
-    for (int i = 0; i < nh; ++i)
-      for (int e = 0; e < 2; ++e) {
-        float sum = 0;
-        for (int b = 0; b < nblk; ++b)
-          for (int j = 0; j < blk[b].valid; ++j)
-            sum += P[i * ldp + blk[b].t + j] *
-                   bf16::to_float(blk[b].k[int64_t(p) * (2 * kKeyLanes) + 2 * j + e]);
-        accp[p * 16 + 2 * i + e] += sum;
+  for (int b = 0; b < nblk; ++b) {
+    const LaneBlock& lb = blk[b];
+    for (int p = 0; p < Dv / 2; ++p) {
+      uint32_t u[16];
+      std::memcpy(u, lb.k + int64_t(p) * (2 * kKeyLanes), sizeof u);
+      float e[16], o[16];
+      for (int j = 0; j < 16; ++j) widen_pair(u[j], e[j], o[j]);
+      for (int i = 0; i < nh; ++i) {
+        // Lanes past a tail block's valid tokens are left out on both sides (a block's unused
+        // slots, and the probabilities past the chunk, may hold anything).
+        const float* pi = P + i * ldp + lb.t;
+        float se = 0, so = 0;
+        if (lb.valid == 16) {
+#pragma omp simd reduction(+ : se, so)
+          for (int j = 0; j < 16; ++j) {
+            se += pi[j] * e[j];
+            so += pi[j] * o[j];
+          }
+        } else {
+          for (int j = 0; j < lb.valid; ++j) {
+            se += pi[j] * e[j];
+            so += pi[j] * o[j];
+          }
+        }
+        accp[p * 16 + 2 * i] += se;
+        accp[p * 16 + 2 * i + 1] += so;
       }
+    }
+  }
 }
 #endif
 

@@ -166,7 +166,9 @@ void score_tile(int D, const float* q, int64_t ldq, const T* k, int64_t ldk, int
   for (int j = 0; j < std::min(nt, NT); ++j)
     DSB_UNROLL for (int i = 0; i < MR; ++i) {
       float acc = 0;
-      for (int d = 0; d < D; ++d) acc += q[i * ldq + d] * elem_f(k + int64_t(j) * ldk, d);
+      const T* kj = k + int64_t(j) * ldk;
+#pragma omp simd reduction(+ : acc)
+      for (int d = 0; d < D; ++d) acc += q[i * ldq + d] * elem_f(kj, d);
       s[i * lds + j] = acc;
     }
 }
@@ -176,7 +178,10 @@ void pv_rows(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float*
   DSB_UNROLL for (int i = 0; i < MR; ++i)
     for (int t = 0; t < n; ++t) {
       const float w = p[i * ldp + t];
-      for (int e = 0; e < Dv; ++e) acc[i * lda + e] += w * elem_f(v + int64_t(t) * ldv, e);
+      const T* vt = v + int64_t(t) * ldv;
+      float* ai = acc + i * lda;
+#pragma omp simd
+      for (int e = 0; e < Dv; ++e) ai[e] += w * elem_f(vt, e);
     }
 }
 #endif

@@ -107,6 +107,7 @@ inline void micro(const float* x, int64_t ldx, const WT* w, int64_t ldw, int64_t
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) {
       float s = 0;
+#pragma omp simd reduction(+ : s)
       for (int64_t kk = 0; kk < k; ++kk) s += x[i * ldx + kk] * wval(w + j * ldw + kk);
       y[i * ldy + j] = acc ? y[i * ldy + j] + s : s;
     }
@@ -409,6 +410,41 @@ constexpr std::array<PanelTileFn, sizeof...(I)> panel_tiles(std::integer_sequenc
 constexpr auto kTilesNp4 = panel_tiles<4>(std::make_integer_sequence<int, 4>{});
 constexpr auto kTilesNp2 = panel_tiles<2>(std::make_integer_sequence<int, 12>{});
 constexpr auto kTilesNp1 = panel_tiles<1>(std::make_integer_sequence<int, 12>{});
+#else
+// Portable: MR rows of x against one panel (16 output columns, ncols of them valid), with the
+// AVX-512 tile's column-pair trick in GCC/Clang vector types of 8 lanes, which the compiler maps
+// onto whatever vector registers the target has. Each 32-bit word of a panel holds one column's
+// pair (2q, 2q+1): its low half widens to the even column, its high half to the odd one.
+typedef float v8f __attribute__((vector_size(32)));
+typedef uint32_t v8u __attribute__((vector_size(32)));
+template <int MR>
+void panel_tile_portable(const float* x, int64_t ldx, const uint16_t* pan, int64_t k, float* y,
+                         int64_t ldy, int64_t ncols, bool acc) {
+  v8f c[MR][2];
+  for (int i = 0; i < MR; ++i) c[i][0] = c[i][1] = v8f{};
+  const int64_t kp = (k + 1) / 2;
+  for (int64_t q = 0; q < kp; ++q) {
+    // As in the AVX-512 tile: the panel is a stream of its own, fetched 8 column pairs ahead.
+    __builtin_prefetch(pan + (q + 8) * 32);
+    v8u u[2];
+    std::memcpy(u, pan + q * 32, sizeof u);
+    v8f we[2], wo[2];
+    for (int h = 0; h < 2; ++h) {
+      we[h] = reinterpret_cast<v8f>(u[h] << 16);
+      wo[h] = reinterpret_cast<v8f>(u[h] & 0xFFFF0000u);
+    }
+    for (int i = 0; i < MR; ++i) {
+      const float xe = x[i * ldx + 2 * q];
+      const float xo = 2 * q + 1 < k ? x[i * ldx + 2 * q + 1] : 0.0f;  // an odd k's pad is zero
+      for (int h = 0; h < 2; ++h) c[i][h] = c[i][h] + xe * we[h] + xo * wo[h];
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    float t[16];
+    std::memcpy(t, c[i], sizeof t);
+    for (int64_t j = 0; j < ncols; ++j) y[i * ldy + j] = acc ? y[i * ldy + j] + t[j] : t[j];
+  }
+}
 #endif
 
 // Panels per work item and rows per block: m <= 4 takes 4 panels (16 accumulators; memory-bound
@@ -445,12 +481,21 @@ void panel_rows(const float* x, int64_t m, int64_t ldx, const WeightView& w, int
     }
   }
 #else
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 16 * p0; j < std::min(w.n, 16 * p1); ++j) {
-      float s = 0;
-      for (int64_t kk = 0; kk < w.k; ++kk) s += x[i * ldx + kk] * bf16::to_float(panel16_at(base, w.k, j, kk));
-      y[i * ldy + j] = acc ? y[i * ldy + j] + s : s;
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t ncols = std::min<int64_t>(16, w.n - 16 * p);
+    for (int64_t i0 = 0; i0 < m; i0 += 4) {
+      const int64_t mr = std::min<int64_t>(4, m - i0);
+      const float* xp = x + i0 * ldx;
+      const uint16_t* pan = base + p * w.ld;
+      float* yp = y + i0 * ldy + 16 * p;
+      switch (mr) {
+        case 4: panel_tile_portable<4>(xp, ldx, pan, w.k, yp, ldy, ncols, acc); break;
+        case 3: panel_tile_portable<3>(xp, ldx, pan, w.k, yp, ldy, ncols, acc); break;
+        case 2: panel_tile_portable<2>(xp, ldx, pan, w.k, yp, ldy, ncols, acc); break;
+        default: panel_tile_portable<1>(xp, ldx, pan, w.k, yp, ldy, ncols, acc); break;
+      }
     }
+  }
 #endif
 }
 
