@@ -250,7 +250,10 @@ void bc_tile_portable(int kc, const float* a, int64_t sai, int64_t sak, const fl
     }
   }
   for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < nj; ++j) c[int64_t(r) * ldc + j] = acc ? c[int64_t(r) * ldc + j] + t[r][j] : t[r][j];
+    for (int j = 0; j < nj; ++j) {
+      float& cj = c[int64_t(r) * ldc + j];
+      cj = acc ? cj + t[r][j] : t[r][j];
+    }
 }
 
 template <class BRow>
@@ -270,12 +273,11 @@ void bc_blocks_portable(int M, int N, int K, const float* A, int64_t sai, int64_
           const int nj = std::min(16, nc - jo);
           float* c0 = C + int64_t(i0) * ldc + j0 + jo;
           if (nj == 16) {
-            switch (mr) {
-              case 4: bc_tile_portable<4, true>(kc, a0, sai, sak, brow, jo, nj, c0, ldc, acc); break;
-              case 3: bc_tile_portable<3, true>(kc, a0, sai, sak, brow, jo, nj, c0, ldc, acc); break;
-              case 2: bc_tile_portable<2, true>(kc, a0, sai, sak, brow, jo, nj, c0, ldc, acc); break;
-              default: bc_tile_portable<1, true>(kc, a0, sai, sak, brow, jo, nj, c0, ldc, acc); break;
-            }
+            auto tile = mr == 4   ? bc_tile_portable<4, true>
+                        : mr == 3 ? bc_tile_portable<3, true>
+                        : mr == 2 ? bc_tile_portable<2, true>
+                                  : bc_tile_portable<1, true>;
+            tile(kc, a0, sai, sak, brow, jo, nj, c0, ldc, acc);
           } else {
             for (int r = 0; r < mr; ++r)
               bc_tile_portable<1, false>(kc, a0 + int64_t(r) * sai, sai, sak, brow, jo, nj,
