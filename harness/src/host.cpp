@@ -85,22 +85,33 @@ struct Buffer {
   ~Buffer() { std::free(p); }
 };
 
-// 64-byte vectors: one AVX-512 register where the build allows it.
-typedef float v16f __attribute__((vector_size(64)));
+// The probes' vectors are one register of the widest kind the build targets (64 bytes with
+// AVX-512, 32 with AVX, else 16), so that their accumulators fit the register file: wider ones
+// split into several registers per vector and spill (an AVX2 build of the 64-byte FMA probe read
+// 21 GFLOP/s on a host whose AVX2 peak is several times that).
+#if defined(__AVX512F__)
+#define DSB_PROBE_LANES 16
+#elif defined(__AVX__)
+#define DSB_PROBE_LANES 8
+#else
+#define DSB_PROBE_LANES 4
+#endif
+constexpr int kLanes = DSB_PROBE_LANES;
+typedef float vprobe __attribute__((vector_size(DSB_PROBE_LANES * 4)));
 
 // Sums S segments of seg floats each (seg a multiple of 16), seg apart, read in lockstep.
 template <int S>
 float sum_streams(const float* p, size_t seg) {
-  v16f acc[S] = {};
-  for (size_t i = 0; i < seg; i += 16)
+  vprobe acc[S] = {};
+  for (size_t i = 0; i < seg; i += kLanes)
     for (int k = 0; k < S; ++k) {
-      v16f v;
+      vprobe v;
       std::memcpy(&v, p + k * seg + i, sizeof v);
       acc[k] += v;
     }
   float t = 0;
   for (int k = 0; k < S; ++k)
-    for (int j = 0; j < 16; ++j) t += acc[k][j];
+    for (int j = 0; j < kLanes; ++j) t += acc[k][j];
   return t;
 }
 
@@ -183,17 +194,18 @@ double best_parallel_gflops(int passes, ThreadFlops thread_flops) {
   return best;
 }
 
-// Register-resident FMA chains: enough independent accumulators to cover FMA latency on two ports.
+// Register-resident FMA chains: enough independent accumulators to cover FMA latency on two ports
+// (12 of the 32 AVX-512 registers; 10 of the 16 otherwise, leaving room for the two operands).
 double measure_fma_gflops(long iters, int passes) {
   return best_parallel_gflops(passes, [iters] {
-    constexpr int kChains = 12;
-    v16f acc[kChains];
+    constexpr int kChains = kLanes == 16 ? 12 : 10;
+    vprobe acc[kChains];
     const float seed = 1.0f + 1e-7f * float(omp_get_thread_num());
     for (int c = 0; c < kChains; ++c) {
-      for (int l = 0; l < 16; ++l) acc[c][l] = seed + 1e-3f * float(c * 16 + l);
+      for (int l = 0; l < kLanes; ++l) acc[c][l] = seed + 1e-3f * float(c * 16 + l);
     }
-    v16f m, k;
-    for (int l = 0; l < 16; ++l) {
+    vprobe m, k;
+    for (int l = 0; l < kLanes; ++l) {
       m[l] = 0.999999f;
       k[l] = 1e-6f;
     }
@@ -201,43 +213,46 @@ double measure_fma_gflops(long iters, int passes) {
       for (int c = 0; c < kChains; ++c) acc[c] = acc[c] * m + k;
     }
     float keep = 0;
-    for (int c = 0; c < kChains; ++c) keep += acc[c][c % 16];
+    for (int c = 0; c < kChains; ++c) keep += acc[c][c % kLanes];
     benchmark::DoNotOptimize(keep);  // keeps the chains live
-    return double(iters) * kChains * 16 * 2;
+    return double(iters) * kChains * kLanes * 2;
   });
 }
 
 // 4 broadcast values against 4 vectors loaded from a 256 KiB buffer per thread (L2-resident after
-// the first pass): 16 FMAs per 256 bytes loaded, all in registers (a kernel tile's shape).
+// the first pass): 16 FMAs per 4 vectors loaded, all in registers (a kernel tile's shape). With
+// 16 registers (no AVX-512), 4 values against 2 vectors, so that the 8 accumulators and the
+// operands still fit.
 double measure_cache_fed_gflops(int passes) {
   constexpr size_t kFloats = 64 * 1024;  // 256 KiB per thread
-  static thread_local std::vector<v16f> buf;
+  constexpr int kCols = kLanes == 16 ? 4 : 2;
+  static thread_local std::vector<vprobe> buf;
   return best_parallel_gflops(passes, [] {
-    if (buf.size() != kFloats / 16) {
-      buf.assign(kFloats / 16, v16f{});
+    if (buf.size() != kFloats / kLanes) {
+      buf.assign(kFloats / kLanes, vprobe{});
       for (size_t i = 0; i < buf.size(); ++i)
-        for (int l = 0; l < 16; ++l) buf[i][l] = 1e-3f * float((i + size_t(l)) % 97);
+        for (int l = 0; l < kLanes; ++l) buf[i][l] = 1e-3f * float((i + size_t(l)) % 97);
     }
-    v16f c[4][4];
+    vprobe c[4][kCols];
     for (auto& row : c)
       for (auto& v : row)
-        for (int l = 0; l < 16; ++l) v[l] = 0;
+        for (int l = 0; l < kLanes; ++l) v[l] = 0;
     float a[4];
     for (int r = 0; r < 4; ++r) a[r] = 1e-4f * float(r + 1 + omp_get_thread_num());
     constexpr int kSweeps = 4;
     for (int sweep = 0; sweep < kSweeps; ++sweep) {
-      for (size_t i = 0; i + 4 <= buf.size(); i += 4) {
+      for (size_t i = 0; i + kCols <= buf.size(); i += kCols) {
         for (int r = 0; r < 4; ++r) {
-          for (int j = 0; j < 4; ++j) c[r][j] += a[r] * buf[i + size_t(j)];
+          for (int j = 0; j < kCols; ++j) c[r][j] += a[r] * buf[i + size_t(j)];
         }
       }
       benchmark::ClobberMemory();
     }
     float keep = 0;  // every accumulator live, or the compiler drops the unused chains
     for (int r = 0; r < 4; ++r)
-      for (int j = 0; j < 4; ++j) keep += c[r][j][(r + j) % 16];
+      for (int j = 0; j < kCols; ++j) keep += c[r][j][(r + j) % kLanes];
     benchmark::DoNotOptimize(keep);
-    return double(kSweeps) * double(buf.size() / 4) * 16 * 16 * 2;
+    return double(kSweeps) * double(buf.size() / kCols) * (4 * kCols) * kLanes * 2;
   });
 }
 
