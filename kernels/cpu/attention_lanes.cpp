@@ -151,18 +151,8 @@ DSB_ALWAYS_INLINE void scores_lanes(int mr, int D, const float* q, const uint16_
     while (!pf->empty()) pf->next();
 }
 #else
-// Portable: the AVX-512 tile's loops written over a lane group's 32 tokens, which the compiler
-// vectorises. Each 32-bit word of a lane group holds one token's dim pair (2p, 2p+1): its low
-// half widens to the even dim, its high half to the odd one.
-inline void widen_pair(uint32_t u, float& e, float& o) {
-  const uint32_t lo = u << 16, hi = u & 0xFFFF0000u;
-  std::memcpy(&e, &lo, 4);
-  std::memcpy(&o, &hi, 4);
-}
-
-typedef float v8f __attribute__((vector_size(32)));
-typedef uint32_t v8u __attribute__((vector_size(32)));
-
+// Portable: the AVX-512 tile's loops over a lane group's 32 tokens in 8-lane vectors. Each 32-bit
+// word of a lane group holds one token's dim pair (2p, 2p+1).
 void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk, int n, float* s, int64_t lds,
                   PfCursor* pf, int64_t) {
   constexpr int kV = kKeyLanes / 8;  // 8-lane vectors per lane group
@@ -176,9 +166,11 @@ void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk,
         v8u u[kV];
         std::memcpy(u, grp + int64_t(p) * (2 * kKeyLanes), sizeof u);
         const float qe = q[i * D + 2 * p], qo = q[i * D + 2 * p + 1];
-        for (int v = 0; v < kV; ++v)
-          acc[v] = acc[v] + qe * reinterpret_cast<v8f>(u[v] << 16) +
-                   qo * reinterpret_cast<v8f>(u[v] & 0xFFFF0000u);
+        for (int v = 0; v < kV; ++v) {
+          v8f e, o;
+          widen_pairs(u[v], e, o);
+          acc[v] = acc[v] + qe * e + qo * o;
+        }
       }
       // Tokens past nt were computed from whatever the group holds there and are not stored.
       float t[kKeyLanes];
@@ -296,10 +288,12 @@ void pv_lanes_n(int nh, int Dv, const float* P, int64_t ldp, const ChunkLanes& c
   for (int b = 0; b < nblk; ++b) {
     const LaneBlock& lb = blk[b];
     for (int p = 0; p < Dv / 2; ++p) {
-      uint32_t u[16];
-      std::memcpy(u, lb.k + int64_t(p) * (2 * kKeyLanes), sizeof u);
+      const uint16_t* kp = lb.k + int64_t(p) * (2 * kKeyLanes);
       float e[16], o[16];
-      for (int j = 0; j < 16; ++j) widen_pair(u[j], e[j], o[j]);
+      for (int j = 0; j < 16; ++j) {
+        e[j] = bf16::to_float(kp[2 * j]);
+        o[j] = bf16::to_float(kp[2 * j + 1]);
+      }
       for (int i = 0; i < nh; ++i) {
         // Lanes past a tail block's valid tokens are left out on both sides (a block's unused
         // slots, and the probabilities past the chunk, may hold anything).

@@ -415,8 +415,8 @@ constexpr auto kTilesNp1 = panel_tiles<1>(std::make_integer_sequence<int, 12>{})
 // AVX-512 tile's column-pair trick in GCC/Clang vector types of 8 lanes, which the compiler maps
 // onto whatever vector registers the target has. Each 32-bit word of a panel holds one column's
 // pair (2q, 2q+1): its low half widens to the even column, its high half to the odd one.
-typedef float v8f __attribute__((vector_size(32)));
-typedef uint32_t v8u __attribute__((vector_size(32)));
+using detail::v8f;
+using detail::v8u;
 template <int MR>
 void panel_tile_portable(const float* x, int64_t ldx, const uint16_t* pan, int64_t k, float* y,
                          int64_t ldy, int64_t ncols, bool acc) {
@@ -429,10 +429,7 @@ void panel_tile_portable(const float* x, int64_t ldx, const uint16_t* pan, int64
     v8u u[2];
     std::memcpy(u, pan + q * 32, sizeof u);
     v8f we[2], wo[2];
-    for (int h = 0; h < 2; ++h) {
-      we[h] = reinterpret_cast<v8f>(u[h] << 16);
-      wo[h] = reinterpret_cast<v8f>(u[h] & 0xFFFF0000u);
-    }
+    for (int h = 0; h < 2; ++h) detail::widen_pairs(u[h], we[h], wo[h]);
     for (int i = 0; i < MR; ++i) {
       const float xe = x[i * ldx + 2 * q];
       const float xo = 2 * q + 1 < k ? x[i * ldx + 2 * q + 1] : 0.0f;  // an odd k's pad is zero
@@ -483,10 +480,10 @@ void panel_rows(const float* x, int64_t m, int64_t ldx, const WeightView& w, int
 #else
   for (int64_t p = p0; p < p1; ++p) {
     const int64_t ncols = std::min<int64_t>(16, w.n - 16 * p);
+    const uint16_t* pan = base + p * w.ld;
     for (int64_t i0 = 0; i0 < m; i0 += 4) {
       const int64_t mr = std::min<int64_t>(4, m - i0);
       const float* xp = x + i0 * ldx;
-      const uint16_t* pan = base + p * w.ld;
       float* yp = y + i0 * ldy + 16 * p;
       switch (mr) {
         case 4: panel_tile_portable<4>(xp, ldx, pan, w.k, yp, ldy, ncols, acc); break;

@@ -1,4 +1,5 @@
-// <immintrin.h> for the CPU kernels, when the build targets AVX-512.
+// <immintrin.h> for the CPU kernels, when the build targets AVX-512; otherwise the portable tiles'
+// vector types.
 // GCC 12's AVX-512 headers seed masked intrinsics with _mm*_undefined_*(), which -O3 reports as
 // "may be used uninitialized" at every masked load (a false positive in the compiler's header,
 // not in the kernels). Files that include this one turn those two warnings off.
@@ -16,6 +17,23 @@ namespace dsbench::kernels::detail {
 // the end of a row.
 inline __mmask16 first_lanes(int64_t n) {
   return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u);
+}
+}  // namespace dsbench::kernels::detail
+#else
+#include <cstdint>
+
+namespace dsbench::kernels::detail {
+// The portable tiles' 8-lane vectors (GCC/Clang vector types, which the compiler maps onto AVX2,
+// SSE or NEON registers).
+typedef float v8f __attribute__((vector_size(32)));
+typedef uint32_t v8u __attribute__((vector_size(32)));
+// 8 words of bf16 pairs widened to fp32, as the AVX-512 tiles do with a shift and a mask: the low
+// half of each word is the pair's even element, the high half its odd one. (By reference: a
+// 32-byte vector passed by value changes the calling convention where AVX is off, which GCC warns
+// about.)
+inline void widen_pairs(const v8u& u, v8f& even, v8f& odd) {
+  even = reinterpret_cast<v8f>(u << 16);
+  odd = reinterpret_cast<v8f>(u & 0xFFFF0000u);
 }
 }  // namespace dsbench::kernels::detail
 #endif
