@@ -82,9 +82,6 @@ void combine_splits(const std::vector<WorkItem>& items, int batch, int heads, in
   }
 }
 
-#if defined(__AVX512F__)
-#endif
-
 void softmax_update(int h0, int nh, int n, float* s, int64_t ld, float* m, float* l, float* acc,
                     int dim) {
 #if defined(__AVX512F__)
@@ -121,7 +118,8 @@ void softmax_update(int h0, int nh, int n, float* s, int64_t ld, float* m, float
   for (int h = h0; h < h0 + nh; ++h) {
     float* sh = s + int64_t(h - h0) * ld;
     float mb = -INFINITY;
-    for (int i = 0; i < n; ++i) mb = std::max(mb, sh[i]);
+#pragma omp simd reduction(max : mb)
+    for (int i = 0; i < n; ++i) mb = sh[i] > mb ? sh[i] : mb;
     const float mnew = std::max(m[h], mb);
     const float alpha = detail::exp_neg(m[h] - mnew);
     float sum = 0;

@@ -151,31 +151,41 @@ DSB_ALWAYS_INLINE void scores_lanes(int mr, int D, const float* q, const uint16_
     while (!pf->empty()) pf->next();
 }
 #else
-// Portable: the AVX-512 tile's loops over a lane group's 32 tokens in 8-lane vectors. Each 32-bit
-// word of a lane group holds one token's dim pair (2p, 2p+1).
-void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk, int n, float* s, int64_t lds,
-                  PfCursor* pf, int64_t) {
-  constexpr int kV = kKeyLanes / 8;  // 8-lane vectors per lane group
+// Portable: the AVX-512 tile's loops in 8-lane vectors. Each 32-bit word of a lane group holds
+// one token's dim pair (2p, 2p+1); 8 tokens of a pair are widened once and feed all MR heads.
+template <int MR>
+void lanes_scores_portable(int D, const float* q, const uint16_t* grp, int nt, float* s,
+                           int64_t lds) {
+  for (int t0 = 0; t0 < nt; t0 += 8) {
+    v8f c[MR];
+    for (int i = 0; i < MR; ++i) c[i] = v8f{};
+    for (int p = 0; p < D / 2; ++p) {
+      v8u u;
+      load8(grp + int64_t(p) * (2 * kKeyLanes) + 2 * t0, u);
+      v8f e, o;
+      widen_pairs(u, e, o);
+      for (int i = 0; i < MR; ++i) c[i] = c[i] + q[i * D + 2 * p] * e + q[i * D + 2 * p + 1] * o;
+    }
+    // Tokens past nt were computed from whatever the group holds there and are not stored.
+    const int nj = std::min(8, nt - t0);
+    for (int i = 0; i < MR; ++i) {
+      float t[8];
+      std::memcpy(t, &c[i], sizeof t);
+      for (int j = 0; j < nj; ++j) s[i * lds + t0 + j] = t[j];
+    }
+  }
+}
+
+void scores_lanes(int mr, int D, const float* q, const uint16_t* k, int64_t ldk, int n, float* s,
+                  int64_t lds, PfCursor* pf, int64_t) {
   for (int g0 = 0; g0 < n; g0 += kKeyLanes) {
     const uint16_t* grp = k + int64_t(g0 / kKeyLanes) * kKeyLanes * ldk;
     const int nt = std::min(kKeyLanes, n - g0);
-    for (int i = 0; i < mr; ++i) {
-      v8f acc[kV];
-      for (int v = 0; v < kV; ++v) acc[v] = v8f{};
-      for (int p = 0; p < D / 2; ++p) {
-        v8u u[kV];
-        std::memcpy(u, grp + int64_t(p) * (2 * kKeyLanes), sizeof u);
-        const float qe = q[i * D + 2 * p], qo = q[i * D + 2 * p + 1];
-        for (int v = 0; v < kV; ++v) {
-          v8f e, o;
-          widen_pairs(u[v], e, o);
-          acc[v] = acc[v] + qe * e + qo * o;
-        }
-      }
-      // Tokens past nt were computed from whatever the group holds there and are not stored.
-      float t[kKeyLanes];
-      std::memcpy(t, acc, sizeof t);
-      for (int j = 0; j < nt; ++j) s[i * lds + g0 + j] = t[j];
+    switch (mr) {
+      case 8: lanes_scores_portable<8>(D, q, grp, nt, s + g0, lds); break;
+      case 4: lanes_scores_portable<4>(D, q, grp, nt, s + g0, lds); break;
+      case 2: lanes_scores_portable<2>(D, q, grp, nt, s + g0, lds); break;
+      default: lanes_scores_portable<1>(D, q, grp, nt, s + g0, lds); break;
     }
   }
   if (pf)
@@ -276,6 +286,56 @@ DSB_ALWAYS_INLINE void pv_lanes_n(int nh, int Dv, const float* P, int64_t ldp, c
   }
 }
 #else
+// One dim pair p of c_KV for NI heads (from head i0) over a chunk's lane blocks: the products of
+// the full blocks add up lane by lane (8-lane vectors, each block's values widened once for the
+// NI heads) and are reduced once per chunk.
+template <int NI>
+void pv_lanes_pair(int p, int i0, const float* P, int64_t ldp, const LaneBlock* blk, int nblk,
+                   float* accp) {
+  v8f ae[NI] = {}, ao[NI] = {};
+  float se[NI] = {}, so[NI] = {};
+  for (int b = 0; b < nblk; ++b) {
+    const LaneBlock& lb = blk[b];
+    const uint16_t* kp = lb.k + int64_t(p) * (2 * kKeyLanes);
+    if (lb.valid == 16) {
+      v8u u[2];
+      load8(kp, u[0]);
+      load8(kp + 16, u[1]);
+      v8f e[2], o[2];
+      widen_pairs(u[0], e[0], o[0]);
+      widen_pairs(u[1], e[1], o[1]);
+      DSB_UNROLL for (int i = 0; i < NI; ++i) {
+        v8f pv[2];
+        load8(P + (i0 + i) * ldp + lb.t, pv[0]);
+        load8(P + (i0 + i) * ldp + lb.t + 8, pv[1]);
+        ae[i] = ae[i] + pv[0] * e[0] + pv[1] * e[1];
+        ao[i] = ao[i] + pv[0] * o[0] + pv[1] * o[1];
+      }
+    } else {
+      // Lanes past a tail block's valid tokens are left out on both sides (a block's unused
+      // slots, and the probabilities past the chunk, may hold anything).
+      DSB_UNROLL for (int i = 0; i < NI; ++i) {
+        const float* pi = P + (i0 + i) * ldp + lb.t;
+        for (int j = 0; j < lb.valid; ++j) {
+          se[i] += pi[j] * bf16::to_float(kp[2 * j]);
+          so[i] += pi[j] * bf16::to_float(kp[2 * j + 1]);
+        }
+      }
+    }
+  }
+  DSB_UNROLL for (int i = 0; i < NI; ++i) {
+    float te[8], to[8];
+    std::memcpy(te, &ae[i], sizeof te);
+    std::memcpy(to, &ao[i], sizeof to);
+    for (int j = 0; j < 8; ++j) {
+      se[i] += te[j];
+      so[i] += to[j];
+    }
+    accp[p * 16 + 2 * (i0 + i)] += se[i];
+    accp[p * 16 + 2 * (i0 + i) + 1] += so[i];
+  }
+}
+
 void pv_lanes_n(int nh, int Dv, const float* P, int64_t ldp, const ChunkLanes& cl, float* accp,
                 PfCursor*) {
   LaneBlock blk[4 * (kVkChunk / kKeyLanes)];
@@ -285,37 +345,14 @@ void pv_lanes_n(int nh, int Dv, const float* P, int64_t ldp, const ChunkLanes& c
     blk[nblk++] = {cl.grp[g].k + 32, 16, cl.grp[g].t + 16};
   }
   for (int b = 0; b < cl.ntail; ++b) blk[nblk++] = cl.tail[b];
-  for (int b = 0; b < nblk; ++b) {
-    const LaneBlock& lb = blk[b];
-    for (int p = 0; p < Dv / 2; ++p) {
-      const uint16_t* kp = lb.k + int64_t(p) * (2 * kKeyLanes);
-      float e[16], o[16];
-      for (int j = 0; j < 16; ++j) {
-        e[j] = bf16::to_float(kp[2 * j]);
-        o[j] = bf16::to_float(kp[2 * j + 1]);
-      }
-      for (int i = 0; i < nh; ++i) {
-        // Lanes past a tail block's valid tokens are left out on both sides (a block's unused
-        // slots, and the probabilities past the chunk, may hold anything).
-        const float* pi = P + i * ldp + lb.t;
-        float se = 0, so = 0;
-        if (lb.valid == 16) {
-#pragma omp simd reduction(+ : se, so)
-          for (int j = 0; j < 16; ++j) {
-            se += pi[j] * e[j];
-            so += pi[j] * o[j];
-          }
-        } else {
-          for (int j = 0; j < lb.valid; ++j) {
-            se += pi[j] * e[j];
-            so += pi[j] * o[j];
-          }
-        }
-        accp[p * 16 + 2 * i] += se;
-        accp[p * 16 + 2 * i + 1] += so;
-      }
+  for (int p = 0; p < Dv / 2; ++p)
+    for (int i0 = 0; i0 < nh;) {
+      const int ni = nh - i0 >= 4 ? 4 : nh - i0 >= 2 ? 2 : 1;
+      if (ni == 4) pv_lanes_pair<4>(p, i0, P, ldp, blk, nblk, accp);
+      else if (ni == 2) pv_lanes_pair<2>(p, i0, P, ldp, blk, nblk, accp);
+      else pv_lanes_pair<1>(p, i0, P, ldp, blk, nblk, accp);
+      i0 += ni;
     }
-  }
 }
 #endif
 

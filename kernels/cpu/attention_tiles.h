@@ -158,31 +158,65 @@ void pv_rows(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float*
   }
 }
 #else
-// Portable: the same loops without register tiling.
+// Portable: the same tiles in 8-lane vectors.
+// 8 values of a K or V row as fp32 (bf16 widened by a shift).
+inline void load8_f32(const float* p, v8f& x) { load8(p, x); }
+inline void load8_f32(const uint16_t* p, v8f& x) {
+  typedef uint16_t v8h __attribute__((vector_size(16), aligned(2), may_alias));
+  x = reinterpret_cast<v8f>(__builtin_convertvector(*reinterpret_cast<const v8h*>(p), v8u) << 16);
+}
+// MR heads x up to 16 / MR tokens: each 8 values of a K row are widened once for all MR heads,
+// and each dot product is summed across its lanes once.
 template <int MR, class T>
 void score_tile(int D, const float* q, int64_t ldq, const T* k, int64_t ldk, int nt, float* s,
                 int64_t lds) {
   constexpr int NT = 16 / MR;
-  for (int j = 0; j < std::min(nt, NT); ++j)
+  const int d8 = D / 8 * 8;
+  for (int j = 0; j < std::min(nt, NT); ++j) {
+    const T* kj = k + int64_t(j) * ldk;
+    v8f c[MR];
+    DSB_UNROLL for (int i = 0; i < MR; ++i) c[i] = v8f{};
+    for (int d = 0; d < d8; d += 8) {
+      v8f x;
+      load8_f32(kj + d, x);
+      DSB_UNROLL for (int i = 0; i < MR; ++i) {
+        v8f qv;
+        load8(q + i * ldq + d, qv);
+        c[i] = c[i] + qv * x;
+      }
+    }
     DSB_UNROLL for (int i = 0; i < MR; ++i) {
-      float acc = 0;
-      const T* kj = k + int64_t(j) * ldk;
-#pragma omp simd reduction(+ : acc)
-      for (int d = 0; d < D; ++d) acc += q[i * ldq + d] * elem_f(kj, d);
+      float t[8];
+      store8(t, c[i]);
+      float acc = ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]));
+      for (int d = d8; d < D; ++d) acc += q[i * ldq + d] * elem_f(kj, d);
       s[i * lds + j] = acc;
     }
+  }
 }
+// MR heads x 8 columns of acc in registers over the tokens: each token's 8 V values are loaded
+// once for all MR heads.
 template <int MR, class T, class Pf = NoPf>
 void pv_rows(int n, const float* p, int64_t ldp, const T* v, int64_t ldv, float* acc, int64_t lda,
              int Dv, Pf* = nullptr) {
-  DSB_UNROLL for (int i = 0; i < MR; ++i)
+  int e0 = 0;
+  for (; e0 + 8 <= Dv; e0 += 8) {
+    v8f c[MR];
+    DSB_UNROLL for (int i = 0; i < MR; ++i) load8(acc + i * lda + e0, c[i]);
     for (int t = 0; t < n; ++t) {
-      const float w = p[i * ldp + t];
-      const T* vt = v + int64_t(t) * ldv;
-      float* ai = acc + i * lda;
-#pragma omp simd
-      for (int e = 0; e < Dv; ++e) ai[e] += w * elem_f(vt, e);
+      v8f x;
+      load8_f32(v + int64_t(t) * ldv + e0, x);
+      DSB_UNROLL for (int i = 0; i < MR; ++i) c[i] = c[i] + p[i * ldp + t] * x;
     }
+    DSB_UNROLL for (int i = 0; i < MR; ++i) store8(acc + i * lda + e0, c[i]);
+  }
+  if (e0 < Dv)
+    DSB_UNROLL for (int i = 0; i < MR; ++i)
+      for (int t = 0; t < n; ++t) {
+        const float w = p[i * ldp + t];
+        const T* vt = v + int64_t(t) * ldv;
+        for (int e = e0; e < Dv; ++e) acc[i * lda + e] += w * elem_f(vt, e);
+      }
 }
 #endif
 

@@ -427,7 +427,8 @@ void panel_tile_portable(const float* x, int64_t ldx, const uint16_t* pan, int64
     // As in the AVX-512 tile: the panel is a stream of its own, fetched 8 column pairs ahead.
     __builtin_prefetch(pan + (q + 8) * 32);
     v8u u[2];
-    std::memcpy(u, pan + q * 32, sizeof u);
+    detail::load8(pan + q * 32, u[0]);
+    detail::load8(pan + q * 32 + 16, u[1]);
     v8f we[2], wo[2];
     for (int h = 0; h < 2; ++h) detail::widen_pairs(u[h], we[h], wo[h]);
     for (int i = 0; i < MR; ++i) {
