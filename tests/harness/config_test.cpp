@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include "dsbench/config.h"
 #include "dsbench/error.h"
 
@@ -102,9 +104,13 @@ TEST(Config, UnknownModelIsNamed) {
 class BadConfig : public ::testing::Test {
  protected:
   std::filesystem::path write(const std::string& text) {
+    // Named by process and test: ctest runs each test in its own process, two at a time, and
+    // a name from gtest's random seed (the clock's milliseconds) let two tests share a file,
+    // one deleting it under the other.
     auto p = std::filesystem::temp_directory_path() /
-             ("dsbench_cfg_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-              "_" + std::to_string(counter_++) + ".json");
+             ("dsbench_cfg_" + std::to_string(::getpid()) + "_" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+              std::to_string(counter_++) + ".json");
     std::ofstream(p) << text;
     files_.push_back(p);
     return p;
