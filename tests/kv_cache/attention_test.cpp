@@ -212,6 +212,47 @@ TEST(MlaLatentInterface, LatentInAndOutComposeToTheFullKernel) {
   EXPECT_THROW(kernels::decode_attention_mla_absorbed(lat), std::invalid_argument);
 }
 
+// The benchmark caches' contents: uniform in [-1, 1), different in every block and for every seed,
+// the same for the same seed, and a bf16 cache holds exactly the bf16 rounding of the fp32 cache's
+// values (so the two kernels read the same keys).
+TEST(DecodeInputsFill, UniformPerBlockSeededAndBf16IsTheRoundedFp32) {
+  const GqaShape s{8, 2, 64, 64};
+  const std::vector<int32_t> lens = {500, 200};
+  DecodeInputs f = DecodeInputs::make_gqa(s, DType::kF32, lens, 64, 1, 7);
+  DecodeInputs f2 = DecodeInputs::make_gqa(s, DType::kF32, lens, 64, 1, 7);
+  DecodeInputs g = DecodeInputs::make_gqa(s, DType::kF32, lens, 64, 1, 8);
+  DecodeInputs h = DecodeInputs::make_gqa(s, DType::kBF16, lens, 64, 1, 7);
+  const int64_t n = f.cache().num_blocks() * f.cache().block_bytes() / 4;
+  const auto* a = reinterpret_cast<const float*>(f.cache().data());
+  const auto* a2 = reinterpret_cast<const float*>(f2.cache().data());
+  const auto* b = reinterpret_cast<const float*>(g.cache().data());
+  const auto* hb = reinterpret_cast<const uint16_t*>(h.cache().data());
+  ASSERT_EQ(h.cache().num_blocks() * h.cache().block_bytes() / 2, n);
+  double sum = 0, sq = 0;
+  int64_t same_seed_diff = 0, other_seed_same = 0, bf16_mismatch = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    ASSERT_GE(a[i], -1.0f);
+    ASSERT_LT(a[i], 1.0f);
+    sum += a[i];
+    sq += double(a[i]) * a[i];
+    same_seed_diff += a[i] != a2[i];
+    other_seed_same += a[i] == b[i];
+    bf16_mismatch += hb[i] != kernels::bf16::from_float(a[i]);
+  }
+  EXPECT_EQ(same_seed_diff, 0);
+  EXPECT_LT(other_seed_same, n / 1000);
+  EXPECT_EQ(bf16_mismatch, 0);
+  EXPECT_LT(std::abs(sum / double(n)), 0.01);
+  EXPECT_NEAR(sq / double(n), 1.0 / 3.0, 0.01);  // the variance of U(-1, 1)
+  // No block repeats the first one.
+  const int64_t per_block = f.cache().block_bytes() / 4;
+  for (int64_t blk = 1; blk < f.cache().num_blocks(); ++blk) {
+    int64_t equal = 0;
+    for (int64_t i = 0; i < per_block; ++i) equal += a[i] == a[blk * per_block + i];
+    EXPECT_LT(equal, per_block / 100) << "block " << blk;
+  }
+}
+
 // bf16 storage against the fp32 values it came from: the per-dtype bound of dtype.h.
 TEST(AttentionDtype, Bf16CacheWithinBf16BoundOfFp32Cache) {
   const GqaShape s{8, 2, 64, 64};
