@@ -67,9 +67,7 @@ int compare(const std::vector<std::string>& args) {
   if (vm.count("output")) write_text_atomic(vm["output"].as<std::string>(), out);
   else std::cout << out;
   if (format != "text") {
-    for (const auto& w : cmp.host_warnings) std::cerr << "warning: hosts differ: " << w << "\n";
-    for (const auto& w : cmp.method_warnings)
-      std::cerr << "warning: runs measured differently: " << w << "\n";
+    for (const auto& w : cmp.warning_lines()) std::cerr << "warning: " << w << "\n";
   }
   return cmp.gate_failed() ? kExitGateFailed : kExitOk;
 }

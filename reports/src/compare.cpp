@@ -226,6 +226,13 @@ Judgement judge_samples(const std::vector<double>& base, const std::vector<doubl
   return j;
 }
 
+std::vector<std::string> Comparison::warning_lines() const {
+  std::vector<std::string> out;
+  for (const auto& w : host_warnings) out.push_back("hosts differ: " + w);
+  for (const auto& w : method_warnings) out.push_back("runs measured differently: " + w);
+  return out;
+}
+
 int Comparison::count(Verdict v) const {
   return int(std::count_if(rows.begin(), rows.end(),
                            [v](const BenchmarkDelta& r) { return r.result.verdict == v; }));

@@ -102,14 +102,14 @@ std::string format_text(const Comparison& c) {
   os << "baseline:  " << c.base_source << " (" << c.base_run_id << ")\n";
   os << "candidate: " << c.cand_source << " (" << c.cand_run_id << ")\n";
   if (c.normalized) os << "metric: roofline_fraction (normalised across hardware)\n";
-  for (const auto& w : c.host_warnings) {
-    os << "warning: hosts differ: " << w << "\n";
+  const std::vector<std::string> warnings = c.warning_lines();
+  const size_t n_host = c.host_warnings.size();
+  for (size_t i = 0; i < warnings.size(); ++i) {
+    os << "warning: " << warnings[i] << "\n";
+    if (i + 1 == n_host && !c.normalized)
+      os << "warning: absolute times from different hosts are not comparable; consider "
+            "--normalize roofline\n";
   }
-  if (!c.host_warnings.empty() && !c.normalized) {
-    os << "warning: absolute times from different hosts are not comparable; consider "
-          "--normalize roofline\n";
-  }
-  for (const auto& w : c.method_warnings) os << "warning: runs measured differently: " << w << "\n";
   os << "\n";
   char line[512];
   std::snprintf(line, sizeof line, "%-12s %9s %8s %12s %12s  %s\n", "verdict", "delta", "p",
@@ -141,10 +141,9 @@ std::string format_markdown(const Comparison& c) {
   os << summary_line(c) << "\n\n";
   os << "Baseline `" << md_cell(c.base_run_id) << "`, candidate `" << md_cell(c.cand_run_id)
      << "`" << (c.normalized ? "; metric: roofline fraction" : "") << ".\n\n";
-  for (const auto& w : c.host_warnings) os << "> **Warning:** hosts differ: " << md_cell(w) << "\n";
-  for (const auto& w : c.method_warnings)
-    os << "> **Warning:** runs measured differently: " << md_cell(w) << "\n";
-  if (!c.host_warnings.empty() || !c.method_warnings.empty()) os << "\n";
+  const std::vector<std::string> warnings = c.warning_lines();
+  for (const auto& w : warnings) os << "> **Warning:** " << md_cell(w) << "\n";
+  if (!warnings.empty()) os << "\n";
   os << "| verdict | delta | p | baseline | candidate | benchmark |\n";
   os << "|---|---:|---:|---:|---:|---|\n";
   for (const auto* r : ordered(c)) {

@@ -50,7 +50,6 @@ std::vector<Benchmark> cuda_benchmarks(const SuiteContext& ctx, std::shared_ptr<
         ctx, "decode",
         {{"batch", batch}, {"context", context}, {"mode", "mla_absorbed"}, {"dtype", "bf16"}});
     b.manual_time = false;  // measured: each sample is one whole step between two CUDA events
-    b.unit = std::string("s");  // (assigning the literal trips GCC 12's -Wrestrict false positive)
     b.direction = Direction::kLower;
     if (b.skipped.empty()) b.skipped = skip;
     b.measure = [h, batch, context, steps, peak_bw, seed = ctx.seed]() {
@@ -83,7 +82,6 @@ std::vector<Benchmark> cuda_benchmarks(const SuiteContext& ctx, std::shared_ptr<
         ctx, "prefill",
         {{"prompt", len}, {"chunk", chunk}, {"mode", "mla_absorbed"}, {"dtype", "bf16"}});
     b.manual_time = false;
-    b.unit = std::string("s");  // (assigning the literal trips GCC 12's -Wrestrict false positive)
     b.direction = Direction::kLower;
     if (b.skipped.empty()) b.skipped = skip;
     const int reps = ctx.quick ? 1 : (len >= 4096 ? 2 : 3);

@@ -29,7 +29,6 @@ std::vector<Benchmark> offline_benchmarks(const SuiteContext& ctx, std::shared_p
     b.params = {{"requests", n_req},        {"input_min", in_len[0]},   {"input_max", in_len[1]},
                 {"output_min", out_len[0]}, {"output_max", out_len[1]}, {"mode", engine::to_string(mode)},
                 {"max_step_tokens", 512},   {"max_running", 64}};
-    b.unit = "s";
     b.direction = Direction::kLower;
     b.skipped = skip;
     b.measure = [h, mode, n_req, in_len, out_len, seed = ctx.seed]() {

@@ -58,7 +58,6 @@ std::vector<Benchmark> decode_benchmarks(const SuiteContext& ctx, std::shared_pt
       Benchmark b;
       b.name = "decode";
       b.params = {{"batch", batch}, {"context", context}, {"mode", engine::to_string(mode)}, {"dtype", "bf16"}};
-      b.unit = "s";
       b.direction = Direction::kLower;
       b.skipped = skip;
       b.measure = [h, mode, batch, context, steps, peak_bw, seed = ctx.seed]() {
@@ -161,7 +160,6 @@ std::vector<Benchmark> prefill_benchmarks(const SuiteContext& ctx, std::shared_p
     Benchmark b;
     b.name = "prefill";
     b.params = {{"prompt", len}, {"chunk", chunk}, {"mode", "mla_absorbed"}, {"dtype", "bf16"}};
-    b.unit = std::string("s");  // (assigning the literal trips GCC 12's -Wrestrict false positive)
     b.direction = Direction::kLower;
     b.skipped = skip;
     const int reps = ctx.quick ? 1 : (len >= 4096 ? 2 : 3);

@@ -72,6 +72,9 @@ struct Comparison {
   std::vector<bool> missing_gated;           // parallel to `missing`
 
   int count(Verdict v) const;
+  // The host and method warnings as the text, markdown and CLI views print them, without their
+  // "warning: " lead: "hosts differ: ..." then "runs measured differently: ...".
+  std::vector<std::string> warning_lines() const;
   // True when a gated benchmark regressed (or, under strict, went missing or was skipped).
   bool gate_failed() const;
   nlohmann::json to_json() const;
