@@ -228,30 +228,46 @@ void bc_blocks(int M, int N, int K, const float* A, int64_t sai, int64_t sak, fl
   }
 }
 #else
-// Portable: the same product in register-sized tiles (4 rows x 16 columns of C, plain loops the
-// compiler vectorises), K blocked so that B's block stays in cache. b_row(k, j0) points at
-// B[k][j0 .. j0 + nc), contiguous, for j0 a multiple of kBcNC.
-template <int MR, bool Full>
-void bc_tile_portable(int kc, const float* a, int64_t sai, int64_t sak, const float* const* brow,
-                      int jo, int nj, float* c, int64_t ldc, bool acc) {
-  float t[MR][16] = {};
+// Portable: the same product in register tiles of up to 6 rows x 16 columns of C (12 8-lane
+// accumulators: with AVX2's 16 registers, room for the two B vectors and a broadcast), K blocked
+// so that B's block stays in cache. b_row(k, j0) points at B[k][j0 .. j0 + nc), contiguous, for j0
+// a multiple of kBcNC. Columns past the last full 16 take the scalar tile.
+template <int MR>
+void bc_tile_v8(int kc, const float* a, int64_t sai, int64_t sak, const float* const* brow, int jo,
+                float* c, int64_t ldc, bool acc) {
+  v8f t[MR][2];
+  for (int r = 0; r < MR; ++r) t[r][0] = t[r][1] = v8f{};
   for (int k = 0; k < kc; ++k) {
-    const float* b = brow[k] + jo;
-    for (int r = 0; r < MR; ++r) {
+    v8f b0, b1;
+    load8(brow[k] + jo, b0);
+    load8(brow[k] + jo + 8, b1);
+    DSB_UNROLL for (int r = 0; r < MR; ++r) {
       const float ar = a[int64_t(r) * sai + int64_t(k) * sak];
-      if constexpr (Full) {
-#pragma omp simd
-        for (int j = 0; j < 16; ++j) t[r][j] += ar * b[j];
-      } else {
-        for (int j = 0; j < nj; ++j) t[r][j] += ar * b[j];
-      }
+      t[r][0] = t[r][0] + ar * b0;
+      t[r][1] = t[r][1] + ar * b1;
     }
   }
   for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < nj; ++j) {
-      float& cj = c[int64_t(r) * ldc + j];
-      cj = acc ? cj + t[r][j] : t[r][j];
+    for (int h = 0; h < 2; ++h) {
+      float* cr = c + int64_t(r) * ldc + 8 * h;
+      if (acc) {
+        v8f old;
+        load8(cr, old);
+        t[r][h] = t[r][h] + old;
+      }
+      store8(cr, t[r][h]);
     }
+}
+
+void bc_tile_scalar(int kc, const float* a, int64_t sak, const float* const* brow, int jo, int nj,
+                    float* c, bool acc) {
+  float t[16] = {};
+  for (int k = 0; k < kc; ++k) {
+    const float* b = brow[k] + jo;
+    const float ar = a[int64_t(k) * sak];
+    for (int j = 0; j < nj; ++j) t[j] += ar * b[j];
+  }
+  for (int j = 0; j < nj; ++j) c[j] = acc ? c[j] + t[j] : t[j];
 }
 
 template <class BRow>
@@ -264,22 +280,25 @@ void bc_blocks_portable(int M, int N, int K, const float* A, int64_t sai, int64_
       const int kc = std::min(kBcKC, K - k0);
       const bool acc = accumulate || k0 > 0;
       for (int k = 0; k < kc; ++k) brow[k] = b_row(k0 + k, j0);
-      for (int i0 = 0; i0 < M; i0 += 4) {
-        const int mr = std::min(4, M - i0);
+      for (int i0 = 0; i0 < M; i0 += 6) {
+        const int mr = std::min(6, M - i0);
         const float* a0 = A + int64_t(i0) * sai + int64_t(k0) * sak;
         for (int jo = 0; jo < nc; jo += 16) {
           const int nj = std::min(16, nc - jo);
           float* c0 = C + int64_t(i0) * ldc + j0 + jo;
           if (nj == 16) {
-            auto tile = mr == 4   ? bc_tile_portable<4, true>
-                        : mr == 3 ? bc_tile_portable<3, true>
-                        : mr == 2 ? bc_tile_portable<2, true>
-                                  : bc_tile_portable<1, true>;
-            tile(kc, a0, sai, sak, brow, jo, nj, c0, ldc, acc);
+            switch (mr) {
+              case 6: bc_tile_v8<6>(kc, a0, sai, sak, brow, jo, c0, ldc, acc); break;
+              case 5: bc_tile_v8<5>(kc, a0, sai, sak, brow, jo, c0, ldc, acc); break;
+              case 4: bc_tile_v8<4>(kc, a0, sai, sak, brow, jo, c0, ldc, acc); break;
+              case 3: bc_tile_v8<3>(kc, a0, sai, sak, brow, jo, c0, ldc, acc); break;
+              case 2: bc_tile_v8<2>(kc, a0, sai, sak, brow, jo, c0, ldc, acc); break;
+              default: bc_tile_v8<1>(kc, a0, sai, sak, brow, jo, c0, ldc, acc); break;
+            }
           } else {
             for (int r = 0; r < mr; ++r)
-              bc_tile_portable<1, false>(kc, a0 + int64_t(r) * sai, sai, sak, brow, jo, nj,
-                                         c0 + int64_t(r) * ldc, ldc, acc);
+              bc_tile_scalar(kc, a0 + int64_t(r) * sai, sak, brow, jo, nj, c0 + int64_t(r) * ldc,
+                             acc);
           }
         }
       }
