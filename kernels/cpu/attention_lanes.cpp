@@ -5,7 +5,6 @@
 // row (the MLA latent), multiplies probabilities and values lane by lane.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "attention_internal.h"
 #include "attention_tiles.h"
@@ -170,7 +169,7 @@ void lanes_scores_portable(int D, const float* q, const uint16_t* grp, int nt, f
     const int nj = std::min(8, nt - t0);
     for (int i = 0; i < MR; ++i) {
       float t[8];
-      std::memcpy(t, &c[i], sizeof t);
+      store8(t, c[i]);
       for (int j = 0; j < nj; ++j) s[i * lds + t0 + j] = t[j];
     }
   }
@@ -324,15 +323,8 @@ void pv_lanes_pair(int p, int i0, const float* P, int64_t ldp, const LaneBlock* 
     }
   }
   DSB_UNROLL for (int i = 0; i < NI; ++i) {
-    float te[8], to[8];
-    std::memcpy(te, &ae[i], sizeof te);
-    std::memcpy(to, &ao[i], sizeof to);
-    for (int j = 0; j < 8; ++j) {
-      se[i] += te[j];
-      so[i] += to[j];
-    }
-    accp[p * 16 + 2 * (i0 + i)] += se[i];
-    accp[p * 16 + 2 * (i0 + i) + 1] += so[i];
+    accp[p * 16 + 2 * (i0 + i)] += se[i] + hsum8(ae[i]);
+    accp[p * 16 + 2 * (i0 + i) + 1] += so[i] + hsum8(ao[i]);
   }
 }
 

@@ -186,9 +186,7 @@ void score_tile(int D, const float* q, int64_t ldq, const T* k, int64_t ldk, int
       }
     }
     DSB_UNROLL for (int i = 0; i < MR; ++i) {
-      float t[8];
-      store8(t, c[i]);
-      float acc = ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]));
+      float acc = hsum8(c[i]);
       for (int d = d8; d < D; ++d) acc += q[i * ldq + d] * elem_f(kj, d);
       s[i * lds + j] = acc;
     }

@@ -439,7 +439,8 @@ void panel_tile_portable(const float* x, int64_t ldx, const uint16_t* pan, int64
   }
   for (int i = 0; i < MR; ++i) {
     float t[16];
-    std::memcpy(t, c[i], sizeof t);
+    detail::store8(t, c[i][0]);
+    detail::store8(t + 8, c[i][1]);
     for (int64_t j = 0; j < ncols; ++j) y[i * ldy + j] = acc ? y[i * ldy + j] + t[j] : t[j];
   }
 }
