@@ -102,14 +102,15 @@ std::string format_text(const Comparison& c) {
   os << "baseline:  " << c.base_source << " (" << c.base_run_id << ")\n";
   os << "candidate: " << c.cand_source << " (" << c.cand_run_id << ")\n";
   if (c.normalized) os << "metric: roofline_fraction (normalised across hardware)\n";
+  // The host warnings, the advice that follows from them, then the method warnings.
   const std::vector<std::string> warnings = c.warning_lines();
-  const size_t n_host = c.host_warnings.size();
-  for (size_t i = 0; i < warnings.size(); ++i) {
-    os << "warning: " << warnings[i] << "\n";
-    if (i + 1 == n_host && !c.normalized)
-      os << "warning: absolute times from different hosts are not comparable; consider "
-            "--normalize roofline\n";
+  const auto methods = warnings.begin() + std::ptrdiff_t(c.host_warnings.size());
+  for (auto w = warnings.begin(); w != methods; ++w) os << "warning: " << *w << "\n";
+  if (!c.host_warnings.empty() && !c.normalized) {
+    os << "warning: absolute times from different hosts are not comparable; consider "
+          "--normalize roofline\n";
   }
+  for (auto w = methods; w != warnings.end(); ++w) os << "warning: " << *w << "\n";
   os << "\n";
   char line[512];
   std::snprintf(line, sizeof line, "%-12s %9s %8s %12s %12s  %s\n", "verdict", "delta", "p",
