@@ -207,7 +207,7 @@ constexpr int kBcNC = 64, kBcKC = 64;  // B blocks of 64 columns x 64 rows
 // register tiles of 6 rows run over it.
 template <class BlockFn>
 void bc_blocks(int M, int N, int K, const float* A, int64_t sai, int64_t sak, float* C,
-               int64_t ldc, bool accumulate, BlockFn block) {
+               int64_t ldc, bool accumulate, TilePrefetch* pf, BlockFn block) {
   constexpr int kMR = 6;
   for (int j0 = 0; j0 < N; j0 += kBcNC) {
     const int nc = std::min(kBcNC, N - j0);
@@ -223,6 +223,7 @@ void bc_blocks(int M, int N, int K, const float* A, int64_t sai, int64_t sak, fl
         const int mr = std::min(kMR, M - i0);
         bc_tiles[mr - 1][nv - 1](kc, a0 + int64_t(i0) * sai, sai, sak, bk, kBcNC,
                                  C + int64_t(i0) * ldc + j0, ldc, acc, last);
+        if (pf) pf->issue();
       }
     }
   }
@@ -272,7 +273,7 @@ void bc_tile_scalar(int kc, const float* a, int64_t sak, const float* const* bro
 
 template <class BRow>
 void bc_blocks_portable(int M, int N, int K, const float* A, int64_t sai, int64_t sak, float* C,
-                        int64_t ldc, bool accumulate, BRow b_row) {
+                        int64_t ldc, bool accumulate, TilePrefetch* pf, BRow b_row) {
   const float* brow[kBcKC];
   for (int j0 = 0; j0 < N; j0 += kBcNC) {
     const int nc = std::min(kBcNC, N - j0);
@@ -301,6 +302,7 @@ void bc_blocks_portable(int M, int N, int K, const float* A, int64_t sai, int64_
                              acc);
           }
         }
+        if (pf) pf->issue();
       }
     }
   }
@@ -308,25 +310,25 @@ void bc_blocks_portable(int M, int N, int K, const float* A, int64_t sai, int64_
 #endif
 
 void gemm_bc_prepacked(int M, int N, int K, const float* A, int64_t sai, int64_t sak,
-                       const float* Bp, float* C, int64_t ldc, bool accumulate) {
+                       const float* Bp, float* C, int64_t ldc, bool accumulate, TilePrefetch* pf) {
 #if defined(__AVX512F__)
-  bc_blocks(M, N, K, A, sai, sak, C, ldc, accumulate, [&](int j0, int k0, int, int, __mmask16) {
+  bc_blocks(M, N, K, A, sai, sak, C, ldc, accumulate, pf, [&](int j0, int k0, int, int, __mmask16) {
     return Bp + (int64_t(j0 / kBcNC) * K + k0) * kBcNC;
   });
 #else
-  bc_blocks_portable(M, N, K, A, sai, sak, C, ldc, accumulate, [&](int k, int j0) {
+  bc_blocks_portable(M, N, K, A, sai, sak, C, ldc, accumulate, pf, [&](int k, int j0) {
     return Bp + (int64_t(j0 / kBcNC) * K + k) * kBcNC;
   });
 #endif
 }
 
 void gemm_bc(int M, int N, int K, const float* A, int64_t sai, int64_t sak, const float* B,
-             int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+             int64_t ldb, float* C, int64_t ldc, bool accumulate, TilePrefetch* pf) {
 #if defined(__AVX512F__)
   // The B block is packed contiguously ([kc][64], zero-padded): B rows with a power-of-two
   // stride would map onto a few L1 sets and evict each other across the row tiles.
   alignas(64) static thread_local float bp[kBcKC * kBcNC];
-  bc_blocks(M, N, K, A, sai, sak, C, ldc, accumulate,
+  bc_blocks(M, N, K, A, sai, sak, C, ldc, accumulate, pf,
             [&](int j0, int k0, int kc, int nv, __mmask16 last) {
               for (int k = 0; k < kc; ++k) {
                 const float* src = B + int64_t(k0 + k) * ldb + j0;
@@ -337,7 +339,7 @@ void gemm_bc(int M, int N, int K, const float* A, int64_t sai, int64_t sak, cons
               return static_cast<const float*>(bp);
             });
 #else
-  bc_blocks_portable(M, N, K, A, sai, sak, C, ldc, accumulate,
+  bc_blocks_portable(M, N, K, A, sai, sak, C, ldc, accumulate, pf,
                      [&](int k, int j0) { return B + int64_t(k) * ldb + j0; });
 #endif
 }

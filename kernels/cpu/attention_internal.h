@@ -111,16 +111,73 @@ void softmax_update(int h0, int nh, int n, float* s, int64_t ld, float* m, float
 // m = -inf, l = 0, acc = 0 for H heads.
 void init_state(int H, int dim, float* m, float* l, float* acc);
 
+// Rows that a later step reads, prefetched a few lines after each register tile of the products
+// that run before it: up to two sets of `rows` rows of `bytes` bytes, `stride` bytes apart (K and
+// V). Issued in one burst at the start of a step, hundreds of prefetches stalled the core on its
+// fill buffers; spread this way they cost a few instructions per tile.
+struct TilePrefetch {
+  struct Set {
+    const char* base;
+    int64_t stride, bytes;
+    int rows;
+  };
+  Set set[2];
+  int nsets = 0;
+  int per_tile = 0;  // lines issued after each tile
+  int is = 0, row = 0;
+  const char* line = nullptr;  // next line of the current row (null: start the row)
+
+  void add(const void* base, int64_t stride, int64_t bytes, int rows) {
+    if (nsets < 2 && rows > 0 && bytes > 0)
+      set[nsets++] = {static_cast<const char*>(base), stride, bytes, rows};
+  }
+  int64_t lines() const {
+    int64_t n = 0;
+    for (int i = 0; i < nsets; ++i) n += int64_t(set[i].rows) * ((set[i].bytes + 126) / 64);
+    return n;
+  }
+  // Spreads the lines over `tiles` tile calls.
+  void pace(int64_t tiles) { per_tile = int(tiles > 0 ? (lines() + tiles - 1) / tiles : lines()); }
+  DSB_ALWAYS_INLINE void issue() {
+    for (int i = 0; i < per_tile && is < nsets; ++i) {
+      const Set& s = set[is];
+      const char* r = s.base + int64_t(row) * s.stride;
+      if (!line)
+        line = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(r) & ~uintptr_t(63));
+      prefetch_line(line);
+      line += 64;
+      if (line >= r + s.bytes) {
+        line = nullptr;
+        if (++row == s.rows) {
+          row = 0;
+          ++is;
+        }
+      }
+    }
+  }
+  // Whatever the tiles left.
+  void finish() {
+    per_tile = 1 << 30;
+    issue();
+  }
+};
+
 // C[i][j] (+)= sum_k A[i*sai + k*sak] * B[k*ldb + j] for i < M, j < N, k < K; all fp32.
 // A is read by scalar broadcasts, so any strides work (A or A^T); B and C are row-major.
 // Register-tiled (6 rows x 64 columns) with K blocked so that the B panel stays in L1.
+// pf: lines issued after each tile (optional).
 void gemm_bc(int M, int N, int K, const float* A, int64_t sai, int64_t sak, const float* B,
-             int64_t ldb, float* C, int64_t ldc, bool accumulate);
+             int64_t ldb, float* C, int64_t ldc, bool accumulate, TilePrefetch* pf = nullptr);
 // The same product with B given already packed, as gemm_bc packs it per call: column blocks of 64
 // (zero-padded), each K rows of 64 floats: Bp[(j / 64) * K * 64 + k * 64 + j % 64]; 64-byte
 // aligned. For a B that many calls share (the large-G decode path's queries).
 void gemm_bc_prepacked(int M, int N, int K, const float* A, int64_t sai, int64_t sak,
-                       const float* Bp, float* C, int64_t ldc, bool accumulate);
+                       const float* Bp, float* C, int64_t ldc, bool accumulate,
+                       TilePrefetch* pf = nullptr);
+// Register tiles gemm_bc runs for an M x N x K product (for TilePrefetch::pace).
+inline int64_t gemm_bc_tiles(int M, int N, int K) {
+  return int64_t((N + 63) / 64) * ((K + 63) / 64) * ((M + 5) / 6);
+}
 // Floats of a packed B of N columns and K rows.
 inline int64_t packed_b_elems(int N, int K) { return int64_t((N + 63) / 64) * K * 64; }
 
