@@ -24,15 +24,6 @@ namespace detail {
 
 namespace {
 
-// Rows of the (chunk, kv head) step computed next: prefetched a few at a time, spread over the
-// score tiles of the current step (a burst of hundreds of prefetches stalls the core instead).
-struct PfRows {
-  const char* k = nullptr;
-  const char* v = nullptr;  // null: V lies inside the K row
-  int64_t k_stride = 0, v_stride = 0, k_bytes = 0, v_bytes = 0;
-  int n = 0;
-};
-
 inline void prefetch_range(const char* p, int64_t bytes) {
   const uintptr_t r = reinterpret_cast<uintptr_t>(p);
   for (uintptr_t a = r & ~uintptr_t(63); a < r + uintptr_t(bytes); a += 64)
@@ -74,6 +65,21 @@ inline Step step_at(const DecodeCore& c, const int32_t* table, int64_t t, int64_
   Step s{table[t / bs], int(t % bs), 0};
   s.n = int(std::min<int64_t>({int64_t(kChunk), bs - s.s0, t1 - t}));
   return s;
+}
+
+// The K (and V, unless it lies in K) rows of step s for kv head hk, as token rows.
+inline PfRows step_rows(const DecodeCore& c, const Step& s, int hk) {
+  PfRows r;
+  r.k = static_cast<const char*>(row_ptr(c.k, s.blk, s.s0, hk));
+  r.k_stride = c.k.token_stride * dtype_bytes(c.k.dtype);
+  r.k_bytes = int64_t(c.D) * dtype_bytes(c.k.dtype);
+  if (!c.v_in_k) {
+    r.v = static_cast<const char*>(row_ptr(c.v, s.blk, s.s0, hk));
+    r.v_stride = c.v.token_stride * dtype_bytes(c.v.dtype);
+    r.v_bytes = int64_t(c.Dv) * dtype_bytes(c.v.dtype);
+  }
+  r.n = s.n;
+  return r;
 }
 
 // Bytes the small-G path prefetches ahead of the rows it computes on (at least one step): the
@@ -122,15 +128,7 @@ void small_item(const DecodeCore& c, const WorkItem& it, const WorkItem* next, c
       PfRows pf;
       if (pf_on) {
         const Step sp = step_at(c, tpf_table, tpf, tpf_end);
-        pf.k = static_cast<const char*>(row_ptr(c.k, sp.blk, sp.s0, hpf));
-        pf.k_stride = c.k.token_stride * int64_t(sizeof(TK));
-        pf.k_bytes = int64_t(D) * int64_t(sizeof(TK));
-        if (!c.v_in_k) {
-          pf.v = static_cast<const char*>(row_ptr(c.v, sp.blk, sp.s0, hpf));
-          pf.v_stride = c.v.token_stride * int64_t(sizeof(TV));
-          pf.v_bytes = int64_t(Dv) * int64_t(sizeof(TV));
-        }
-        pf.n = sp.n;
+        pf = step_rows(c, sp, hpf);
         pf_advance(sp.n);
       }
       const TK* kb = static_cast<const TK*>(row_ptr(c.k, st.blk, st.s0, hk));
@@ -220,30 +218,20 @@ void large_item(const DecodeCore& c, const WorkItem& it, const float* qt, float*
     l[h] = 0;
   }
   std::fill(acc_t, acc_t + int64_t(Hkv) * Dv * G, 0.0f);
-  const int64_t kbytes = c.k.lanes ? 0 : int64_t(D) * dtype_bytes(c.k.dtype);
-  const int64_t vbytes = c.v_in_k ? 0 : int64_t(Dv) * dtype_bytes(c.v.dtype);
   for (int64_t t = it.t0; t < it.t1;) {
     const Step s = step_at(c, table, t, it.t1);
     for (int hk = 0; hk < Hkv; ++hk) {
       // The rows of the next (step, kv head) of this item are prefetched a few lines after each
       // register tile of this one's products. (Prefetched in one burst at the start of a step,
       // 40 KB for DeepSeek-V3 MQA, they stalled the core on its fill buffers.)
-      TilePrefetch pf;
-      if (kbytes > 0) {
-        const bool last_head = hk + 1 == Hkv;
-        const int64_t tn = last_head ? t + s.n : t;
-        if (tn < it.t1) {
-          const Step sn = step_at(c, table, tn, it.t1);
-          const int hn = last_head ? 0 : hk + 1;
-          pf.add(row_ptr(c.k, sn.blk, sn.s0, hn), c.k.token_stride * dtype_bytes(c.k.dtype),
-                 kbytes, sn.n);
-          if (vbytes > 0)
-            pf.add(row_ptr(c.v, sn.blk, sn.s0, hn), c.v.token_stride * dtype_bytes(c.v.dtype),
-                   vbytes, sn.n);
-          pf.pace(gemm_bc_tiles(s.n, G, D) + gemm_bc_tiles(Dv, G, s.n));
-        }
-      }
-      TilePrefetch* pfp = pf.nsets > 0 ? &pf : nullptr;
+      // (A lanes K is not in token rows: no prefetch there.)
+      const bool last_head = hk + 1 == Hkv;
+      const int64_t tn = last_head ? t + s.n : t;
+      PfRows next;
+      if (!c.k.lanes && tn < it.t1)
+        next = step_rows(c, step_at(c, table, tn, it.t1), last_head ? 0 : hk + 1);
+      TilePrefetch pf(next, gemm_bc_tiles(s.n, G, D) + gemm_bc_tiles(Dv, G, s.n));
+      TilePrefetch* pfp = next.n > 0 ? &pf : nullptr;
       // Kf [n][D], or Kf^T [D][kChunk] from a lanes K layout (each pair load is 2 rows of it).
       int64_t kf_si = D, kf_sk = 1;
       if (c.k.lanes) {

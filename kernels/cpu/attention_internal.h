@@ -111,46 +111,47 @@ void softmax_update(int h0, int nh, int n, float* s, int64_t ld, float* m, float
 // m = -inf, l = 0, acc = 0 for H heads.
 void init_state(int H, int dim, float* m, float* l, float* acc);
 
-// Rows that a later step reads, prefetched a few lines after each register tile of the products
-// that run before it: up to two sets of `rows` rows of `bytes` bytes, `stride` bytes apart (K and
-// V). Issued in one burst at the start of a step, hundreds of prefetches stalled the core on its
-// fill buffers; spread this way they cost a few instructions per tile.
+// Rows of the (chunk, kv head) step computed next, for software prefetch: n K rows of k_bytes,
+// k_stride bytes apart, and as many V rows (v null: V lies inside the K row).
+struct PfRows {
+  const char* k = nullptr;
+  const char* v = nullptr;
+  int64_t k_stride = 0, v_stride = 0, k_bytes = 0, v_bytes = 0;
+  int n = 0;
+};
+
+// PfRows prefetched a few lines after each register tile of the products that run before the
+// step reads them. Issued in one burst at the start of a step, hundreds of prefetches stalled the
+// core on its fill buffers; spread this way they cost a few instructions per tile.
 struct TilePrefetch {
-  struct Set {
-    const char* base;
-    int64_t stride, bytes;
-    int rows;
-  };
-  Set set[2];
-  int nsets = 0;
+  PfRows rows;
   int per_tile = 0;  // lines issued after each tile
-  int is = 0, row = 0;
+  int which = 0;     // 0: K rows, 1: V rows, 2: done
+  int row = 0;
   const char* line = nullptr;  // next line of the current row (null: start the row)
 
-  void add(const void* base, int64_t stride, int64_t bytes, int rows) {
-    if (nsets < 2 && rows > 0 && bytes > 0)
-      set[nsets++] = {static_cast<const char*>(base), stride, bytes, rows};
+  // Spreads the rows' lines over `tiles` tile calls.
+  TilePrefetch(const PfRows& r, int64_t tiles) : rows(r) {
+    // Lines a row of b bytes may span, whatever its alignment.
+    auto span = [](int64_t b) { return b > 0 ? (b + 63) / 64 + 1 : 0; };
+    const int64_t lines = int64_t(r.n) * (span(r.k_bytes) + (r.v ? span(r.v_bytes) : 0));
+    per_tile = int(tiles > 0 ? (lines + tiles - 1) / tiles : lines);
+    if (r.n <= 0 || r.k_bytes <= 0) which = 2;
   }
-  int64_t lines() const {
-    int64_t n = 0;
-    for (int i = 0; i < nsets; ++i) n += int64_t(set[i].rows) * ((set[i].bytes + 126) / 64);
-    return n;
-  }
-  // Spreads the lines over `tiles` tile calls.
-  void pace(int64_t tiles) { per_tile = int(tiles > 0 ? (lines() + tiles - 1) / tiles : lines()); }
   DSB_ALWAYS_INLINE void issue() {
-    for (int i = 0; i < per_tile && is < nsets; ++i) {
-      const Set& s = set[is];
-      const char* r = s.base + int64_t(row) * s.stride;
+    for (int i = 0; i < per_tile && which < 2; ++i) {
+      const char* r = which == 0 ? rows.k + int64_t(row) * rows.k_stride
+                                 : rows.v + int64_t(row) * rows.v_stride;
+      const int64_t bytes = which == 0 ? rows.k_bytes : rows.v_bytes;
       if (!line)
         line = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(r) & ~uintptr_t(63));
       prefetch_line(line);
       line += 64;
-      if (line >= r + s.bytes) {
+      if (line >= r + bytes) {
         line = nullptr;
-        if (++row == s.rows) {
+        if (++row == rows.n) {
           row = 0;
-          ++is;
+          which = which == 0 && rows.v ? 1 : 2;
         }
       }
     }
@@ -174,7 +175,7 @@ void gemm_bc(int M, int N, int K, const float* A, int64_t sai, int64_t sak, cons
 void gemm_bc_prepacked(int M, int N, int K, const float* A, int64_t sai, int64_t sak,
                        const float* Bp, float* C, int64_t ldc, bool accumulate,
                        TilePrefetch* pf = nullptr);
-// Register tiles gemm_bc runs for an M x N x K product (for TilePrefetch::pace).
+// Register tiles gemm_bc runs for an M x N x K product (for TilePrefetch).
 inline int64_t gemm_bc_tiles(int M, int N, int K) {
   return int64_t((N + 63) / 64) * ((K + 63) / 64) * ((M + 5) / 6);
 }
